@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both are idempotent.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SHARED ?= $(abspath ../shared)
+DEMO_DATA ?= $(SHARED)/data/medline
+DEMO_OUT ?= runs/demo-medline
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-all clean
+
+# Re-installs only when setup.cfg changed; torch is pinned (the CPU wheel on local disk).
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test,plots]'
+	$(PY) -m splare_pyserini.java_env
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m eval.beir --data $(DEMO_DATA) --out $(DEMO_OUT)
+
+test: install
+	SPLARE_SHARED=$(SHARED) $(PY) -m pytest -q tests
+
+test-all: install
+	SPLARE_SHARED=$(SHARED) $(PY) -m pytest -q tests --runslow
+
+clean:
+	rm -rf runs $(VENV)

@@ -1,0 +1,181 @@
+"""A Hugging Face causal LM cut at layer *l*: the residual stream SPLARE's SAE reads.
+
+Layer numbering follows sae-lens: ``layer=L`` is ``blocks.L.hook_resid_post``, the output
+of decoder layer ``L`` (0-based), which is ``hidden_states[L + 1]`` of the full Hugging
+Face model. Layers after ``L`` are not built at all (the config is truncated before the
+weights load), and the LM head is never built either.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from sentence_transformers.base.modules.input_module import InputModule
+
+from .gguf_default import resolve_backbone_path
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+ADAPTER_CONFIG = "adapter_config.json"
+MAX_CHARS_PER_TOKEN = 32
+
+
+def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
+    """The list of decoder blocks of a Hugging Face base model (Llama/Gemma/Qwen, GPT-2, OPT)."""
+    for path in ("layers", "h", "decoder.layers", "model.layers"):
+        node: Any = model
+        for part in path.split("."):
+            node = getattr(node, part, None)
+            if node is None:
+                break
+        if isinstance(node, torch.nn.ModuleList):
+            return node
+    raise ValueError(f"Cannot find the decoder layers of {type(model).__name__}")
+
+
+def truncated_config(model_name_or_path: str, layer: int, **config_kwargs: Any):
+    """The model's config with only layers ``0..layer`` (inclusive) kept."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model_name_or_path, **config_kwargs)
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    n_layers = text_config.num_hidden_layers
+    if not 0 <= layer < n_layers:
+        raise ValueError(
+            f"layer={layer} is out of range for {model_name_or_path}: it has {n_layers} decoder layers "
+            f"(valid layers: 0..{n_layers - 1}, numbered as sae-lens' blocks.L.hook_resid_post)"
+        )
+    # Per-layer lists (e.g. Gemma 3's sliding/full ``layer_types``) must shrink with the depth.
+    for key, value in list(vars(text_config).items()):
+        if isinstance(value, list) and len(value) == n_layers and key != "architectures":
+            setattr(text_config, key, value[: layer + 1])
+    text_config.num_hidden_layers = layer + 1
+    return config
+
+
+class CausalLMBackbone(InputModule):
+    """Tokenize text and return the residual stream after decoder layer ``layer``.
+
+    Output features: ``token_embeddings`` (float32, batch x tokens x hidden) and
+    ``attention_mask`` restricted to the tokens that should be pooled (padding and, with
+    ``exclude_bos``, the BOS token are 0: BOS carries Gemma's massive activations and is
+    the same for every text). Padding is always on the right so a text's vector does not
+    depend on the batch it is in.
+    """
+
+    config_keys = ["model_name_or_path", "layer", "max_seq_length", "torch_dtype", "exclude_bos"]
+    save_in_root = False
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        layer: int,
+        max_seq_length: int = 512,
+        torch_dtype: str = "float32",
+        exclude_bos: bool = True,
+        model: torch.nn.Module | None = None,
+        tokenizer: Any | None = None,
+    ) -> None:
+        super().__init__()
+        if torch_dtype not in _DTYPES:
+            raise ValueError(f"torch_dtype={torch_dtype!r} is not one of {sorted(_DTYPES)}")
+        if max_seq_length < 2:
+            raise ValueError(f"max_seq_length={max_seq_length} must be at least 2")
+        self.model_name_or_path = model_name_or_path
+        self.layer = int(layer)
+        self.max_seq_length = int(max_seq_length)
+        self.torch_dtype = torch_dtype
+        self.exclude_bos = bool(exclude_bos)
+        if model is None or tokenizer is None:
+            model, tokenizer = self._load_truncated(model_name_or_path, self.layer, _DTYPES[torch_dtype])
+        self.model = model
+        self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "right"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._captured: list[torch.Tensor] = []
+        self._hook = decoder_layers(self.model)[self.layer].register_forward_hook(self._capture)
+
+    @staticmethod
+    def _load_truncated(model_name_or_path: str, layer: int, dtype: torch.dtype):
+        from transformers import AutoModel, AutoTokenizer
+
+        local_path = resolve_backbone_path(model_name_or_path)
+        config = truncated_config(local_path, layer)
+        model = AutoModel.from_pretrained(local_path, config=config, dtype=dtype)
+        model.eval()
+        tokenizer = AutoTokenizer.from_pretrained(local_path)
+        return model, tokenizer
+
+    def _capture(self, module: torch.nn.Module, inputs: Any, output: Any) -> None:
+        self._captured.append(output[0] if isinstance(output, tuple) else output)
+
+    @property
+    def hidden_size(self) -> int:
+        config = self.model.config
+        return (config.get_text_config() if hasattr(config, "get_text_config") else config).hidden_size
+
+    def preprocess(self, inputs: list[str], prompt: str | None = None, **kwargs: Any) -> dict[str, torch.Tensor]:
+        texts = [prompt + t for t in inputs] if prompt else list(inputs)
+        # A huge document is cut before tokenization too: only max_seq_length tokens are read anyway.
+        max_chars = self.max_seq_length * MAX_CHARS_PER_TOKEN
+        texts = [t[:max_chars] for t in texts]
+        return dict(
+            self.tokenizer(
+                texts,
+                padding=True,
+                truncation=True,
+                max_length=self.max_seq_length,
+                return_tensors="pt",
+            )
+        )
+
+    def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
+        self._captured.clear()
+        attention_mask = features["attention_mask"]
+        self.model(input_ids=features["input_ids"], attention_mask=attention_mask, use_cache=False)
+        hidden = self._captured.pop()
+        self._captured.clear()
+        pool_mask = attention_mask.clone()
+        bos = self.tokenizer.bos_token_id
+        if self.exclude_bos and bos is not None:
+            pool_mask[:, 0] = torch.where(features["input_ids"][:, 0] == bos, 0, pool_mask[:, 0])
+        features["token_embeddings"] = hidden.float()
+        features["attention_mask"] = pool_mask
+        return features
+
+    def get_embedding_dimension(self) -> int:
+        return self.hidden_size
+
+    # -- save / load ----------------------------------------------------------------------
+    def has_adapter(self) -> bool:
+        return bool(getattr(self.model, "_hf_peft_config_loaded", False))
+
+    def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
+        """Config and tokenizer always; the backbone weights are referenced by name, and a
+        peft LoRA adapter, when present, is saved beside them (``adapter_config.json``)."""
+        os.makedirs(output_path, exist_ok=True)
+        self.save_config(output_path)
+        self.save_tokenizer(output_path)
+        if self.has_adapter():
+            self.model.save_pretrained(output_path, safe_serialization=safe_serialization)
+
+    @classmethod
+    def load(cls, model_name_or_path: str, subfolder: str = "", **kwargs: Any) -> "CausalLMBackbone":
+        folder = Path(model_name_or_path, subfolder)
+        config_path = folder / cls.config_file_name
+        if not config_path.exists():
+            raise FileNotFoundError(f"{config_path}: missing backbone config (expected keys {cls.config_keys})")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        unknown = set(config) - set(cls.config_keys)
+        if unknown or "model_name_or_path" not in config or "layer" not in config:
+            raise ValueError(f"{config_path}: bad keys {sorted(unknown) or ''}; required: model_name_or_path, layer")
+        module = cls(**config)
+        if (folder / ADAPTER_CONFIG).exists():
+            module.model.load_adapter(str(folder))
+        return module

@@ -1,0 +1,196 @@
+"""Encode a corpus or topics into Lucene ``JsonVectorCollection`` JSONL, like ``python -m pyserini.encode``.
+
+    python -m splare_pyserini.encode \\
+      input   --corpus corpus.jsonl [--fields title text] [--shard-id 0 --shard-num 1] \\
+      output  --embeddings DIR [--resume] \\
+      encoder [--encoder MODEL_DIR] [--topk 400] [--max-length 512] [--batch-size 16] [--device cpu]
+
+``--topics queries.jsonl`` (BEIR) or a ``qid<TAB>text`` TSV instead of ``--corpus`` writes
+``DIR/queries.jsonl`` (what Pyserini's impact searcher takes as ``--encoder``) and
+``DIR/topics.tsv`` (its ``--topics``). The group words ``input``/``output``/``encoder``
+are optional. Without ``--encoder`` the embedded default model is used.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+from .readers import Record, read_corpus, read_topics
+
+logger = logging.getLogger(__name__)
+
+GROUP_WORDS = ("input", "output", "encoder")
+WINDOW_BATCHES = 16
+"""Records are encoded in windows of ``batch_size * WINDOW_BATCHES`` (sorted by length inside a window)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m splare_pyserini.encode", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    group = parser.add_argument_group("input")
+    source = group.add_mutually_exclusive_group(required=True)
+    source.add_argument("--corpus", help="BEIR corpus.jsonl, Pyserini JSONL {id, contents}, MS MARCO TSV, "
+                                         "or a directory of them (.gz accepted)")
+    source.add_argument("--topics", help="queries: BEIR queries.jsonl or a 'qid<TAB>text' TSV")
+    group.add_argument("--fields", nargs="+", default=None,
+                       help="JSON text fields to join, in order (default: contents, else title + text)")
+    group.add_argument("--shard-id", type=int, default=0, help="this job's shard, 0-based (records i with i %% num == id)")
+    group.add_argument("--shard-num", type=int, default=1, help="number of shards the corpus is split into")
+    group.add_argument("--skip-bad", action="store_true", help="log and skip bad input lines instead of stopping")
+    group = parser.add_argument_group("output")
+    group.add_argument("--embeddings", required=True, help="output directory of JsonVectorCollection JSONL parts")
+    group.add_argument("--resume", action="store_true", help="continue an interrupted encode into the same directory")
+    group.add_argument("--records-per-part", type=int, default=10_000, help="records per output JSONL part")
+    group = parser.add_argument_group("encoder")
+    group.add_argument("--encoder", default=None, help="model directory (default: the embedded default model)")
+    group.add_argument("--topk", type=int, default=None, help="latents kept per vector (default: the model's doc/query Top-K)")
+    group.add_argument("--max-length", type=int, default=None, help="max tokens per text (default: the model's)")
+    group.add_argument("--batch-size", type=int, default=16)
+    group.add_argument("--device", default="cpu")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    argv = [a for a in (sys.argv[1:] if argv is None else argv) if a not in GROUP_WORDS]
+    args = build_parser().parse_args(argv)
+    if not 0 <= args.shard_id < args.shard_num:
+        raise SystemExit(f"--shard-id {args.shard_id} must be in 0..{args.shard_num - 1} (--shard-num {args.shard_num})")
+    if args.batch_size <= 0 or args.records_per_part <= 0:
+        raise SystemExit("--batch-size and --records-per-part must be positive")
+    return args
+
+
+def load_model(args: argparse.Namespace):
+    from .model import SplareModel
+
+    model = SplareModel.from_pretrained(args.encoder, device=args.device)
+    if args.max_length is not None:
+        model.backbone.max_seq_length = args.max_length
+    return model
+
+
+def _file_fingerprint(path: str) -> str:
+    """Name, size and mtime of the input files: a resume must read the same input."""
+    from .readers import corpus_files
+
+    digest = hashlib.sha256()
+    for file in corpus_files(path):
+        stat = file.stat()
+        digest.update(f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def shard_records(records: Iterator[Record], shard_id: int, shard_num: int) -> Iterator[Record]:
+    for i, record in enumerate(records):
+        if i % shard_num == shard_id:
+            yield record
+
+
+def encode_corpus(args: argparse.Namespace, model=None) -> dict:
+    """Encode ``args.corpus`` into ``args.embeddings``; returns counts and timings."""
+    from tqdm import tqdm
+
+    from .sparse_vectors import quantize
+    from .vector_writer import VectorWriter
+
+    model = model or load_model(args)
+    window = args.batch_size * WINDOW_BATCHES
+    per_part = max(window, args.records_per_part // window * window)
+    settings = {
+        "encoder": str(model.name_or_path), "topk": args.topk, "max_length": model.backbone.max_seq_length,
+        "fields": args.fields, "shard_id": args.shard_id, "shard_num": args.shard_num, "batch_size": args.batch_size,
+        "records_per_part": per_part, "corpus": str(Path(args.corpus).resolve()), "fingerprint": _file_fingerprint(args.corpus),
+        "scale": model.config.quantization_scale, "doc_top_k": model.config.doc_top_k,
+    }
+    prefix = "part" if args.shard_num == 1 else f"part-{args.shard_id:03d}-of-{args.shard_num:03d}"
+    writer = VectorWriter(args.embeddings, settings, prefix=prefix, records_per_part=per_part, resume=args.resume)
+    done = writer.records_done
+    if writer.manifest.complete:
+        logger.info("%s: already complete (%d records)", args.embeddings, done)
+        return {"records": done, "empty": 0, "seconds": 0.0, "resumed_from": done}
+    records = shard_records(read_corpus(args.corpus, fields=args.fields, skip_bad=args.skip_bad),
+                            args.shard_id, args.shard_num)
+    start, empty, since_flush = time.time(), 0, 0
+    pbar = tqdm(desc="encode documents", unit="doc", initial=done, smoothing=0.1)
+    batch: list[Record] = []
+
+    def encode_window(window_records: list[Record]) -> None:
+        nonlocal empty, since_flush
+        texts = [r.text for r in window_records]
+        vectors = model.encode(texts, "document", batch_size=args.batch_size, top_k_override=args.topk)
+        for record, vector in zip(window_records, vectors):
+            impacts = quantize(vector, model.config.quantization_scale)
+            empty += not impacts
+            writer.add(record.docid, record.text, impacts)
+        since_flush += len(window_records)
+        if since_flush >= per_part:
+            writer.flush()
+            since_flush = 0
+        pbar.update(len(window_records))
+
+    for j, record in enumerate(records):
+        if j < done:
+            continue
+        batch.append(record)
+        if len(batch) == window:
+            encode_window(batch)
+            batch = []
+    if batch:
+        encode_window(batch)
+    writer.close()
+    pbar.close()
+    total = writer.records_done
+    if empty:
+        logger.warning("%d documents had no active latent (empty or all weights < 1/scale); "
+                       "each was written with a placeholder term so its id stays findable", empty)
+    return {"records": total, "empty": empty, "seconds": time.time() - start, "resumed_from": done}
+
+
+def encode_topics(args: argparse.Namespace, model=None) -> dict:
+    """Encode queries into ``DIR/queries.jsonl`` (Pyserini's cached query encoder) and ``DIR/topics.tsv``."""
+    from .pyserini_encoders import normalize_query_text
+    from .vector_writer import vector_line
+
+    model = model or load_model(args)
+    records = list(read_topics(args.topics, skip_bad=args.skip_bad))
+    texts = [normalize_query_text(r.text) for r in records]
+    start = time.time()
+    impacts = model.encode_impacts(texts, "query", batch_size=args.batch_size, top_k_override=args.topk)
+    seconds = time.time() - start
+    out = Path(args.embeddings)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = {out / "queries.jsonl": [vector_line(r.docid, t, v) for r, t, v in zip(records, texts, impacts)],
+               out / "topics.tsv": [f"{r.docid}\t{t}\n" for r, t in zip(records, texts)]}
+    for path, lines in targets.items():
+        if path.exists() and not args.resume:
+            raise FileExistsError(f"{path} exists; pass --resume to overwrite topics, or choose another directory")
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(lines), encoding="utf-8")
+        os.replace(tmp, path)
+    return {"records": len(records), "seconds": seconds, "empty": sum(not v for v in impacts)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    from .readers import InputFormatError
+
+    try:
+        stats = encode_corpus(args) if args.corpus else encode_topics(args)
+    except (InputFormatError, FileExistsError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rate = stats["records"] / stats["seconds"] if stats["seconds"] else float("nan")
+    print(f"encoded {stats['records']} records into {args.embeddings} in {stats['seconds']:.1f} s "
+          f"({rate:.1f} records/s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Run Pyserini's own CLIs (index, search, fusion) as subprocesses, with the Java set-up applied.
+
+Nothing here re-implements Lucene: these are the commands a Pyserini user would type,
+built as argument lists so that the demo and the eval wrappers can print them.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from . import java_env
+
+logger = logging.getLogger(__name__)
+
+
+def pyserini(module: str, *args: str, log: Path | None = None) -> list[str]:
+    """Run ``python -m <module> args``; raise with the tail of its output when it fails."""
+    java_env.configure()
+    cmd = [sys.executable, "-m", module, *map(str, args)]
+    logger.info("$ %s", shlex.join(cmd))
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"$ {shlex.join(cmd)}\n{proc.stdout}", encoding="utf-8")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{module} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}")
+    return cmd
+
+
+def index_impact(vectors_dir: Path, index_dir: Path, threads: int = 2, log: Path | None = None) -> list[str]:
+    """Lucene impact index of JsonVectorCollection JSONL (weights are term frequencies)."""
+    return pyserini("pyserini.index.lucene", "--collection", "JsonVectorCollection", "--input", vectors_dir,
+                    "--index", index_dir, "--generator", "DefaultLuceneDocumentGenerator", "--threads", threads,
+                    "--impact", "--pretokenized", "--storeRaw", log=log)
+
+
+def write_bm25_collection(corpus: str, out_dir: Path) -> Path:
+    """Pyserini JSONL ``{id, contents}`` (title + text: BEIR's "flat" setting) from any supported corpus."""
+    from .readers import read_corpus
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "docs.jsonl"
+    tmp = out_dir / ".docs.jsonl.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for record in read_corpus(corpus):
+            handle.write(json.dumps({"id": record.docid, "contents": record.text}, ensure_ascii=False) + "\n")
+    os.replace(tmp, target)
+    return target
+
+
+def index_bm25(collection_dir: Path, index_dir: Path, threads: int = 2, language: str | None = None,
+               log: Path | None = None) -> list[str]:
+    extra = ["--language", language] if language else []
+    return pyserini("pyserini.index.lucene", "--collection", "JsonCollection", "--input", collection_dir,
+                    "--index", index_dir, "--generator", "DefaultLuceneDocumentGenerator", "--threads", threads,
+                    "--storePositions", "--storeDocvectors", "--storeRaw", *extra, log=log)
+
+
+def search_impact(index_dir: Path, encoded_queries: Path, topics: Path, run: Path, hits: int = 1000,
+                  threads: int = 2, log: Path | None = None) -> list[str]:
+    """Stock Pyserini impact search over pre-encoded queries (``--min-idf -1``: keep every latent)."""
+    return pyserini("pyserini.search.lucene", "--index", index_dir, "--topics", topics, "--impact",
+                    "--encoder", encoded_queries, "--min-idf", "-1", "--output", run, "--hits", hits,
+                    "--batch-size", 64, "--threads", threads, "--output-format", "trec", log=log)
+
+
+def search_bm25(index_dir: Path, topics: Path, run: Path, hits: int = 1000, threads: int = 2,
+                language: str | None = None, log: Path | None = None) -> list[str]:
+    extra = ["--language", language] if language else []
+    return pyserini("pyserini.search.lucene", "--index", index_dir, "--topics", topics, "--bm25",
+                    "--output", run, "--hits", hits, "--batch-size", 64, "--threads", threads, *extra, log=log)
+
+
+def fuse_rrf(runs: list[Path], output: Path, log: Path | None = None) -> list[str]:
+    return pyserini("pyserini.fusion", "--runs", *runs, "--output", output, "--method", "rrf",
+                    "--runtag", "splare+bm25.rrf", log=log)

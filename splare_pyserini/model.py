@@ -1,0 +1,209 @@
+"""SPLARE model: causal-LM backbone cut at layer l -> frozen SAE -> SPLADE pooling -> Top-K.
+
+The model is a sentence-transformers ``SparseEncoder`` whose modules are
+:class:`~splare_pyserini.backbone.CausalLMBackbone`,
+:class:`~splare_pyserini.sae_latents.SAELatents` and sentence-transformers' own
+``SpladePooling``. A saved model directory is therefore an ordinary sentence-transformers
+directory (``SparseEncoder(dir)`` opens it) plus ``splare_config.json`` with the settings
+that retrieval needs on both sides (query/document Top-K, the quantization scale).
+
+Pooling note: sentence-transformers' ``activation_function="relu"`` already computes
+``log(1 + ReLU(x))`` (SPLADE's and SPLARE's formula); its ``"log1p_relu"`` would apply
+``log1p`` twice, so SPLARE uses ``"relu"``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Iterable, Literal, Sequence
+
+import torch
+
+from .sparse_vectors import quantize, to_sparse_dicts, top_k
+
+logger = logging.getLogger(__name__)
+
+SPLARE_CONFIG = "splare_config.json"
+DEFAULT_MODEL_NAME = "splare-gemma3-270m"
+Kind = Literal["query", "document"]
+
+
+def default_model_dir() -> Path:
+    """The embedded default model shipped inside the package."""
+    return Path(str(files("splare_pyserini").joinpath("models", DEFAULT_MODEL_NAME)))
+
+
+@dataclass
+class SplareConfig:
+    """Retrieval settings stored with a model so documents and queries agree.
+
+    ``query_top_k``/``doc_top_k``: latents kept per vector (None keeps every active one).
+    ``quantization_scale``: integer impact = round(weight * scale).
+    ``pooling``: ``max`` (SPLARE) or ``sum`` over tokens.
+    """
+
+    query_top_k: int | None = 40
+    doc_top_k: int | None = 400
+    quantization_scale: float = 100.0
+    pooling: str = "max"
+
+    def __post_init__(self) -> None:
+        for name in ("query_top_k", "doc_top_k"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value <= 0):
+                raise ValueError(f"{name}={value!r} must be a positive integer or None")
+        if not self.quantization_scale > 0:
+            raise ValueError(f"quantization_scale={self.quantization_scale!r} must be > 0")
+        if self.pooling not in ("max", "sum"):
+            raise ValueError(f"pooling={self.pooling!r} must be 'max' or 'sum'")
+
+    def top_k_for(self, kind: Kind) -> int | None:
+        return self.query_top_k if kind == "query" else self.doc_top_k
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "SplareConfig":
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown SplareConfig fields {sorted(unknown)}; allowed: {sorted(cls.__dataclass_fields__)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class SplareModel:
+    """Encode texts into SPLARE sparse latent vectors (float or Lucene-ready integer impacts)."""
+
+    def __init__(self, encoder, config: SplareConfig | None = None, name_or_path: str | None = None) -> None:
+        self.encoder = encoder
+        self.config = config or SplareConfig()
+        self.name_or_path = name_or_path
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        backbone: str,
+        layer: int,
+        sae_path: str | None = None,
+        sae_release: str | None = None,
+        sae_id: str | None = None,
+        config: SplareConfig | None = None,
+        max_seq_length: int = 512,
+        torch_dtype: str = "float32",
+        device: str = "cpu",
+    ) -> "SplareModel":
+        """Assemble a model from a Hugging Face causal LM and a sae-lens SAE."""
+        from sentence_transformers import SparseEncoder
+        from sentence_transformers.sparse_encoder.modules import SpladePooling
+
+        from .backbone import CausalLMBackbone
+        from .sae_latents import SAELatents
+
+        config = config or SplareConfig()
+        sae = SAELatents(path=sae_path, release=sae_release, sae_id=sae_id)
+        _check_hook(sae.hook_name, layer)
+        lm = CausalLMBackbone(backbone, layer=layer, max_seq_length=max_seq_length, torch_dtype=torch_dtype)
+        if lm.hidden_size != sae.d_in:
+            raise ValueError(
+                f"SAE d_in={sae.d_in} does not match {backbone}'s hidden size {lm.hidden_size} at layer {layer}"
+            )
+        pooling = SpladePooling(pooling_strategy=config.pooling, activation_function="relu", embedding_dimension=sae.d_sae)
+        encoder = SparseEncoder(modules=[lm, sae, pooling], device=device)
+        return cls(encoder, config)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None, device: str = "cpu") -> "SplareModel":
+        """Load a saved model directory; ``None`` or ``"default"`` is the embedded default."""
+        from sentence_transformers import SparseEncoder
+
+        folder = default_model_dir() if path in (None, "default") else Path(path)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: no such model directory")
+        for required in ("modules.json", SPLARE_CONFIG):
+            if not (folder / required).exists():
+                raise FileNotFoundError(f"{folder}: missing {required}; is this a splare-pyserini model directory?")
+        config = SplareConfig.from_dict(json.loads((folder / SPLARE_CONFIG).read_text(encoding="utf-8")))
+        # trust_remote_code: the module classes live in this package (splare_pyserini.*), not in ST.
+        encoder = SparseEncoder(str(folder), device=device, local_files_only=True, trust_remote_code=True)
+        model = cls(encoder, config, name_or_path=str(folder))
+        model._check_consistency()
+        return model
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Write a directory that both :meth:`from_pretrained` and ``SparseEncoder(dir)`` open."""
+        path = Path(path)
+        self.encoder.save(str(path), create_model_card=False)
+        (path / SPLARE_CONFIG).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    def _check_consistency(self) -> None:
+        if self.backbone.hidden_size != self.sae.d_in:
+            raise ValueError(
+                f"{self.name_or_path}: SAE d_in={self.sae.d_in} does not match the backbone hidden size "
+                f"{self.backbone.hidden_size} at layer {self.backbone.layer}"
+            )
+        _check_hook(self.sae.hook_name, self.backbone.layer)
+
+    # -- parts ------------------------------------------------------------------------------
+    @property
+    def backbone(self):
+        return self.encoder[0]
+
+    @property
+    def sae(self):
+        return self.encoder[1]
+
+    @property
+    def device(self) -> torch.device:
+        return self.encoder.device
+
+    # -- encoding ---------------------------------------------------------------------------
+    def pooled(self, texts: Sequence[str]) -> torch.Tensor:
+        """Pooled latent weights (batch x d_sae), before Top-K; one forward pass, no sorting."""
+        features = self.backbone.preprocess(list(texts))
+        features = {k: v.to(self.device) for k, v in features.items()}
+        return self.encoder.forward(features)["sentence_embedding"]
+
+    def encode(
+        self, texts: Sequence[str], kind: Kind = "document", batch_size: int = 16, top_k_override: int | None = None,
+        progress: bool = False,
+    ) -> list[dict[str, float]]:
+        """Sparse float vectors ``{latent: weight}``, Top-K applied, in input order.
+
+        Texts are sorted by length before batching (less padding); right padding and the
+        pooling mask make each vector independent of its batch up to float rounding.
+        """
+        k = top_k_override if top_k_override is not None else self.config.top_k_for(kind)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        out: list[dict[str, float] | None] = [None] * len(texts)
+        batches: Iterable[int] = range(0, len(order), batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc=f"encode {kind}s", unit="batch")
+        self.encoder.eval()
+        with torch.inference_mode():
+            for start in batches:
+                idx = order[start: start + batch_size]
+                vectors = to_sparse_dicts(top_k(self.pooled([texts[i] for i in idx]), k))
+                for i, vector in zip(idx, vectors):
+                    out[i] = vector
+        return out  # type: ignore[return-value]
+
+    def encode_impacts(self, texts: Sequence[str], kind: Kind = "document", batch_size: int = 16,
+                       top_k_override: int | None = None) -> list[dict[str, int]]:
+        """Integer impacts for Lucene, quantized with this model's scale."""
+        return [quantize(v, self.config.quantization_scale)
+                for v in self.encode(texts, kind, batch_size=batch_size, top_k_override=top_k_override)]
+
+
+def _check_hook(hook_name: str | None, layer: int) -> None:
+    """Refuse an SAE trained on another layer's residual stream (a silent quality killer)."""
+    if hook_name and hook_name.startswith("blocks.") and hook_name.endswith("hook_resid_post"):
+        sae_layer = int(hook_name.split(".")[1])
+        if sae_layer != layer:
+            raise ValueError(f"SAE was trained on {hook_name} but the backbone is cut at layer {layer}")

@@ -1,0 +1,86 @@
+"""Score TREC run files with trec_eval, the way Pyserini's reproduction pages do.
+
+``trec_eval`` is the one bundled with Pyserini (``python -m pyserini.eval.trec_eval``);
+``pytrec_eval`` gives the same numbers in-process (used by the tests as a cross-check).
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from . import java_env
+from .readers import read_qrels
+
+# metric name in results -> (trec_eval measure, depth cut-off -M or None)
+METRICS: dict[str, tuple[str, int | None]] = {
+    "ndcg_cut_10": ("ndcg_cut.10", None),
+    "recall_100": ("recall.100", None),
+    "recall_1000": ("recall.1000", None),
+    "recip_rank_10": ("recip_rank", 10),
+    "map": ("map", None),
+}
+_LINE = re.compile(r"^(\S+)\s+all\s+(\S+)$")
+
+
+def write_trec_qrels(qrels_path: str | Path, out: Path) -> Path:
+    """BEIR ``qrels/test.tsv`` (header, 3 columns) -> TREC qrels (``qid 0 docid rel``)."""
+    qrels = read_qrels(qrels_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as handle:
+        for qid in sorted(qrels):
+            for docid, rel in sorted(qrels[qid].items()):
+                handle.write(f"{qid} 0 {docid} {rel}\n")
+    return out
+
+
+def trec_eval(qrels: Path, run: Path, metrics: list[str]) -> dict[str, float]:
+    """Run Pyserini's trec_eval (``-c``, as its 2CR pages do) once per depth cut-off; parse the ``all`` rows."""
+    java_env.configure()
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}; known: {sorted(METRICS)}")
+    by_depth: dict[int | None, list[str]] = {}
+    for metric in metrics:
+        by_depth.setdefault(METRICS[metric][1], []).append(metric)
+    results: dict[str, float] = {}
+    for depth, group in by_depth.items():
+        flags = ["-c"] + (["-M", str(depth)] if depth else [])
+        # trec_eval keeps one parameter list per measure: "-m recall.100,1000", not two -m flags.
+        measures: dict[str, list[str]] = {}
+        for metric in group:
+            base, _, param = METRICS[metric][0].partition(".")
+            measures.setdefault(base, []).extend([param] if param else [])
+        for base, params in measures.items():
+            flags += ["-m", f"{base}.{','.join(params)}" if params else base]
+        cmd = [sys.executable, "-m", "pyserini.eval.trec_eval", *flags, str(qrels), str(run)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+        if proc.returncode != 0:
+            raise RuntimeError(f"trec_eval failed on {run}: {proc.stderr[-2000:]}")
+        rows = {m.group(1): float(m.group(2)) for m in map(_LINE.match, map(str.strip, proc.stdout.splitlines())) if m}
+        for metric in group:
+            name = METRICS[metric][0].replace(".", "_")
+            if name not in rows:
+                raise RuntimeError(f"trec_eval printed no '{name} all' row for {run}:\n{proc.stdout[-2000:]}")
+            results[metric] = rows[name]
+    return results
+
+
+def read_run(path: Path) -> dict[str, dict[str, float]]:
+    run: dict[str, dict[str, float]] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            qid, _, docid, _, score, _ = line.split()
+            run.setdefault(qid, {})[docid] = float(score)
+    return run
+
+
+def pytrec_eval_scores(qrels_path: Path, run_path: Path, measures: set[str]) -> dict[str, dict[str, float]]:
+    """Per-query scores with pytrec_eval (trec_eval semantics) for cross-checks."""
+    import pytrec_eval
+
+    qrels = read_qrels(qrels_path)
+    evaluator = pytrec_eval.RelevanceEvaluator(qrels, measures)
+    return evaluator.evaluate(read_run(run_path))

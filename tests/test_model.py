@@ -1,0 +1,92 @@
+"""SPLARE model: composition with sentence-transformers, save/load, determinism, batching."""
+import json
+
+import pytest
+import torch
+
+from splare_pyserini.model import SplareConfig, SplareModel, default_model_dir
+
+TEXTS = [
+    "Sparse autoencoders find interpretable features in language models.",
+    "BM25 is a strong lexical baseline.",
+    "",
+    "Le chat est sur la table.",
+    "كيف حالك",
+]
+
+
+def test_vectors_respect_top_k_and_are_positive(tiny_model):
+    docs = tiny_model.encode(TEXTS, "document")
+    queries = tiny_model.encode(TEXTS, "query")
+    assert all(len(v) <= 40 for v in docs) and all(len(v) <= 8 for v in queries)
+    assert all(w > 0 for v in docs for w in v.values())
+    assert docs[2] == {}  # empty text: nothing to pool (the writer adds a placeholder)
+
+
+def test_same_text_same_vector(tiny_model):
+    assert tiny_model.encode_impacts(TEXTS, "document") == tiny_model.encode_impacts(TEXTS, "document")
+
+
+def test_query_alone_equals_query_in_a_padded_batch(tiny_model):
+    batch = tiny_model.encode(TEXTS, "query", batch_size=len(TEXTS))
+    for text, batched in zip(TEXTS, batch):
+        alone = tiny_model.encode([text], "query")[0]
+        assert alone.keys() == batched.keys()
+        for key in alone:
+            assert alone[key] == pytest.approx(batched[key], rel=1e-4, abs=1e-5)
+
+
+def test_save_load_round_trip_gives_identical_vectors(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path / "copy")
+    reloaded = SplareModel.from_pretrained(tmp_path / "copy")
+    assert reloaded.config == tiny_model.config
+    assert reloaded.encode_impacts(TEXTS, "document") == tiny_model.encode_impacts(TEXTS, "document")
+    files = {p.name for p in (tmp_path / "copy").rglob("*")}
+    assert {"modules.json", "splare_config.json", "cfg.json", "sae_weights.safetensors"} <= files
+
+
+def test_sentence_transformers_sparse_encoder_opens_the_directory(tiny_model_dir, tiny_model):
+    from sentence_transformers import SparseEncoder
+
+    st_model = SparseEncoder(str(tiny_model_dir), trust_remote_code=True)
+    dense = st_model.encode(TEXTS[:2], convert_to_tensor=True)
+    dense = dense.to_dense() if dense.is_sparse else dense
+    with torch.inference_mode():
+        torch.testing.assert_close(dense, tiny_model.pooled(TEXTS[:2]))
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ValueError, match="doc_top_k"):
+        SplareConfig(doc_top_k=0)
+    with pytest.raises(ValueError, match="unknown SplareConfig fields"):
+        SplareConfig.from_dict({"topk": 3})
+
+
+def test_model_dir_errors_are_clear(tmp_path, tiny_model_dir):
+    with pytest.raises(FileNotFoundError, match="no such model directory"):
+        SplareModel.from_pretrained(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="missing modules.json"):
+        SplareModel.from_pretrained(tmp_path / "empty")
+
+
+def test_sae_of_another_layer_or_width_is_refused(tiny_backbone_dir, tiny_sae_dir, tmp_path):
+    from tests.conftest import build_tiny_sae
+
+    with pytest.raises(ValueError, match="blocks.2.hook_resid_post but the backbone is cut at layer 1"):
+        SplareModel.build(str(tiny_backbone_dir), 1, sae_path=str(tiny_sae_dir))
+    wrong = build_tiny_sae(tmp_path / "wrong", d_in=32)
+    with pytest.raises(ValueError, match="d_in=32 does not match"):
+        SplareModel.build(str(tiny_backbone_dir), 2, sae_path=str(wrong))
+
+
+def test_embedded_default_model_is_shipped_and_loads():
+    folder = default_model_dir()
+    assert (folder / "splare_config.json").exists(), "the default model directory is not shipped"
+    sae_files = list(folder.rglob("sae_weights.safetensors"))
+    assert sae_files and sum(p.stat().st_size for p in folder.rglob("*")) < 40 * 2**20
+    config = json.loads((folder / "splare_config.json").read_text())
+    assert config["query_top_k"] == 40 and config["doc_top_k"] == 400
+    model = SplareModel.from_pretrained(None)
+    vectors = model.encode_impacts(["protein folding"], "query")
+    assert 0 < len(vectors[0]) <= 40

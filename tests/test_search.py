@@ -1,0 +1,106 @@
+"""End to end on a real Lucene index built by Pyserini: the three search paths agree, trec_eval scores."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from splare_pyserini import java_env, lucene
+from splare_pyserini.trec_eval import pytrec_eval_scores, read_run, trec_eval, write_trec_qrels
+
+java_env.configure()
+
+
+def run_cli(*args):
+    proc = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def toy(shared_data, tiny_model_dir, tmp_path_factory):
+    """MS MARCO toy set encoded by the CLI and indexed by Pyserini's CLI."""
+    data = shared_data / "msmarco-toy"
+    work = tmp_path_factory.mktemp("toy")
+    run_cli("-m", "splare_pyserini.encode", "input", "--corpus", data / "corpus.jsonl",
+            "output", "--embeddings", work / "vectors", "--records-per-part", 32,
+            "encoder", "--encoder", tiny_model_dir, "--batch-size", 2)  # window 2 x 16 = 32 records
+    run_cli("-m", "splare_pyserini.encode", "input", "--topics", data / "queries.jsonl",
+            "output", "--embeddings", work / "queries", "encoder", "--encoder", tiny_model_dir)
+    lucene.index_impact(work / "vectors", work / "index")
+    return data, work
+
+
+def test_jsonl_is_json_vector_collection(toy, shared_data):
+    data, work = toy
+    corpus_ids = [json.loads(line)["_id"] for line in open(data / "corpus.jsonl", encoding="utf-8")]
+    lines = [json.loads(line) for part in sorted((work / "vectors").glob("part-*.jsonl")) for line in open(part)]
+    assert [d["id"] for d in lines] == corpus_ids  # every id once, input order
+    assert len(list((work / "vectors").iterdir())) == 3  # 89 docs / 32 per part, nothing else in the dir
+    for doc in lines:
+        assert set(doc) == {"id", "contents", "vector"}
+        assert 1 <= len(doc["vector"]) <= 40
+        assert all(isinstance(v, int) and v >= 1 for v in doc["vector"].values())
+        assert all(k.startswith("f") and k[1:].isdigit() or k == "[unused0]" for k in doc["vector"])
+
+
+def test_three_search_paths_give_the_same_ranking(toy, tiny_model_dir):
+    from pyserini.search.lucene import LuceneImpactSearcher
+
+    from splare_pyserini.pyserini_encoders import SplareQueryEncoder
+
+    data, work = toy
+    topics = work / "queries" / "topics.tsv"
+    qids, texts = zip(*(line.rstrip("\n").split("\t") for line in open(topics, encoding="utf-8")))
+    # 1. Python: LuceneImpactSearcher with our query encoder object.
+    searcher = LuceneImpactSearcher(str(work / "index"), SplareQueryEncoder(str(tiny_model_dir)), min_idf=-1)
+    hits = searcher.batch_search(list(texts), list(qids), k=20, threads=1)
+    python_run = {q: [(h.docid, round(h.score, 3)) for h in hits[q]] for q in qids}
+    # 2. Stock Pyserini CLI with pre-encoded queries.
+    lucene.search_impact(work / "index", work / "queries" / "queries.jsonl", topics, work / "cli.run", hits=20)
+    # 3. Our wrapper around Pyserini's __main__, encoding raw text.
+    run_cli("-m", "splare_pyserini.search", "--index", work / "index", "--topics", topics, "--impact",
+            "--encoder", tiny_model_dir, "--output", work / "wrapper.run", "--hits", 20)
+    for run_file in (work / "cli.run", work / "wrapper.run"):
+        ranked = {}
+        for line in open(run_file):
+            qid, _, docid, rank, score, _ = line.split()
+            ranked.setdefault(qid, []).append((docid, round(float(score), 3)))
+        assert ranked == {q: v for q, v in python_run.items() if v}
+
+
+def test_trec_eval_numbers_match_pytrec_eval(toy, tmp_path):
+    data, work = toy
+    lucene.search_impact(work / "index", work / "queries" / "queries.jsonl", work / "queries" / "topics.tsv",
+                         work / "eval.run")
+    qrels = write_trec_qrels(data / "qrels" / "test.tsv", tmp_path / "qrels.trec")
+    scores = trec_eval(qrels, work / "eval.run", ["ndcg_cut_10", "recall_100"])
+    per_query = pytrec_eval_scores(data / "qrels" / "test.tsv", work / "eval.run", {"ndcg_cut.10", "recall.100"})
+    judged = read_run(work / "eval.run").keys() | per_query.keys()
+    for metric, key in (("ndcg_cut_10", "ndcg_cut_10"), ("recall_100", "recall_100")):
+        expected = sum(per_query.get(q, {}).get(key, 0.0) for q in per_query) / len(per_query)
+        assert 0.0 <= scores[metric] <= 1.0
+        assert scores[metric] == pytest.approx(expected, abs=1e-4)
+    assert judged
+
+
+def test_min_idf_minus_one_keeps_a_latent_present_in_every_document(tmp_path):
+    from pyserini.search.lucene import LuceneImpactSearcher
+
+    vectors = tmp_path / "vectors"
+    vectors.mkdir()
+    with open(vectors / "docs.jsonl", "w") as handle:
+        for i in range(5):
+            handle.write(json.dumps({"id": f"d{i}", "contents": "", "vector": {"f7": i + 1, f"f{100 + i}": 1}}) + "\n")
+    lucene.index_impact(vectors, tmp_path / "index")
+
+    class OneLatent:
+        def encode(self, text, **kwargs):
+            return {"f7": 3}
+
+    dropped = LuceneImpactSearcher(str(tmp_path / "index"), OneLatent(), min_idf=0).search("q", k=5)
+    kept = LuceneImpactSearcher(str(tmp_path / "index"), OneLatent(), min_idf=-1).search("q", k=5)
+    assert dropped == [] or len(dropped) == 0  # Pyserini's default silently drops it (idf = log(5/5) = 0)
+    assert [h.docid for h in kept] == ["d4", "d3", "d2", "d1", "d0"]
+    assert [round(h.score) for h in kept] == [15, 12, 9, 6, 3]  # impact score = q_w * d_w
