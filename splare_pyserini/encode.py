@@ -56,9 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def strip_group_words(argv: list[str]) -> list[str]:
+    """Drop Pyserini-style group words, but not a value that happens to be spelled like one
+    (``--embeddings output`` keeps its directory name)."""
+    switches = {"--resume", "--skip-bad", "-h", "--help"}
+    kept = []
+    for i, token in enumerate(argv):
+        is_value = i > 0 and argv[i - 1].startswith("-") and argv[i - 1] not in switches
+        if token in GROUP_WORDS and not is_value:
+            continue
+        kept.append(token)
+    return kept
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    argv = [a for a in (sys.argv[1:] if argv is None else argv) if a not in GROUP_WORDS]
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(strip_group_words(sys.argv[1:] if argv is None else argv))
     if not 0 <= args.shard_id < args.shard_num:
         raise SystemExit(f"--shard-id {args.shard_id} must be in 0..{args.shard_num - 1} (--shard-num {args.shard_num})")
     if args.batch_size <= 0 or args.records_per_part <= 0:

@@ -22,8 +22,11 @@ SAE_CFG = "cfg.json"
 SAE_WEIGHTS = "sae_weights.safetensors"
 
 
-def load_sae(path: str | None = None, release: str | None = None, sae_id: str | None = None, dtype: str = "float32"):
-    """A sae-lens SAE from a local directory, or from ``release``/``sae_id`` through sae-lens' hub loader."""
+def load_sae(path: str | None = None, release: str | None = None, sae_id: str | None = None,
+             dtype: str | None = None):
+    """A sae-lens SAE from a local directory, or from ``release``/``sae_id`` through sae-lens' hub loader.
+
+    ``dtype=None`` keeps the dtype the SAE was stored in (its ``cfg.json``)."""
     from sae_lens import SAE
 
     if path is not None:
@@ -33,7 +36,7 @@ def load_sae(path: str | None = None, release: str | None = None, sae_id: str | 
             raise FileNotFoundError(f"{folder}: not a sae-lens SAE directory (missing {', '.join(missing)})")
         return SAE.load_from_disk(str(folder), dtype=dtype)
     if release and sae_id:
-        return SAE.from_pretrained(release, sae_id, dtype=dtype)
+        return SAE.from_pretrained(release, sae_id, dtype=dtype or "float32")
     raise ValueError("load_sae needs a local path, or both release and sae_id")
 
 
@@ -59,6 +62,8 @@ class SAELatents(Module):
         super().__init__()
         if sae is None:
             sae = load_sae(path=path, release=release, sae_id=sae_id)
+        # Computed in float32 (Gemma's residual stream reaches ~1e5, beyond float16), stored as it came.
+        self.storage_dtype = str(sae.cfg.dtype)
         sae = sae.to(dtype=torch.float32)
         sae.requires_grad_(False)
         sae.eval()
@@ -92,7 +97,14 @@ class SAELatents(Module):
         """``config.json`` for this module, the SAE itself in sae-lens' own files beside it."""
         os.makedirs(output_path, exist_ok=True)
         self.save_config(output_path)
-        self.sae.save_model(output_path)
+        compute_dtype = self.sae.cfg.dtype
+        try:
+            self.sae.to(dtype=getattr(torch, self.storage_dtype.removeprefix("torch.")))
+            self.sae.cfg.dtype = self.storage_dtype
+            self.sae.save_model(output_path)
+        finally:
+            self.sae.to(dtype=torch.float32)
+            self.sae.cfg.dtype = compute_dtype
 
     @classmethod
     def load(cls, model_name_or_path: str, subfolder: str = "", **kwargs: Any) -> "SAELatents":

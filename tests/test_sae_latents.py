@@ -59,3 +59,21 @@ def test_release_and_sae_id_go_through_sae_lens_hub_loader_offline(tmp_path, tin
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["64", "512", "TopKSAE"]
+
+
+def test_storage_dtype_is_kept_on_save_while_computing_in_float32(tmp_path):
+    import json
+
+    from tests.conftest import build_tiny_sae
+
+    src = build_tiny_sae(tmp_path / "src")
+    cfg = json.loads((src / "cfg.json").read_text())
+    cfg["dtype"] = "float16"
+    (src / "cfg.json").write_text(json.dumps(cfg))
+    module = SAELatents(path=str(src))
+    assert next(module.sae.parameters()).dtype == torch.float32
+    module.save(str(tmp_path / "saved"))
+    assert json.loads((tmp_path / "saved" / "cfg.json").read_text())["dtype"] == "float16"
+    x = torch.randn(1, 3, 64)
+    again = SAELatents.load(str(tmp_path / "saved"))
+    torch.testing.assert_close(again({"token_embeddings": x})["token_embeddings"], module({"token_embeddings": x})["token_embeddings"])

@@ -1,0 +1,110 @@
+"""The encode CLI: bad input stops cleanly, kills resume exactly once, shards partition the corpus."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from splare_pyserini.vector_writer import state_dir
+
+
+def encode_cmd(corpus, out, model_dir, *extra):
+    return [sys.executable, "-m", "splare_pyserini.encode", "input", "--corpus", str(corpus),
+            "output", "--embeddings", str(out), "--records-per-part", "8",
+            "encoder", "--encoder", str(model_dir), "--batch-size", "1", *map(str, extra)]
+
+
+def write_corpus(path, n, bad_line=None):
+    with open(path, "w", encoding="utf-8") as handle:
+        for i in range(n):
+            if i + 1 == bad_line:
+                handle.write('{"_id": "broken", "text": \n')
+            else:
+                handle.write(json.dumps({"_id": f"d{i}", "title": f"title {i}", "text": f"document number {i} " * (i % 5 + 1)}) + "\n")
+    return path
+
+
+def read_output(out):
+    return [line for part in sorted(out.glob("part-*.jsonl")) for line in open(part, encoding="utf-8")]
+
+
+def test_bad_line_stops_with_file_and_line_and_writes_nothing_half(tmp_path, tiny_model_dir):
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 30, bad_line=20)
+    proc = subprocess.run(encode_cmd(corpus, tmp_path / "out", tiny_model_dir), capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert f"{corpus}:20: invalid JSON" in proc.stderr
+    lines = read_output(tmp_path / "out")
+    assert len(lines) == 16  # the two complete windows of 8 before line 20, nothing partial
+    assert all(json.loads(line)["id"] == f"d{i}" for i, line in enumerate(lines))
+    assert not list(state_dir(tmp_path / "out").glob("*.tmp"))
+
+
+def test_skip_bad_logs_and_continues(tmp_path, tiny_model_dir):
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 12, bad_line=5)
+    proc = subprocess.run(encode_cmd(corpus, tmp_path / "out", tiny_model_dir, "--skip-bad"), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "corpus.jsonl:5: invalid JSON" in proc.stderr and "1 bad lines skipped" in proc.stderr
+    ids = [json.loads(line)["id"] for line in read_output(tmp_path / "out")]
+    assert ids == [f"d{i}" for i in range(12) if i != 4]
+
+
+def test_existing_output_is_never_overwritten_without_resume(tmp_path, tiny_model_dir):
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 8)
+    assert subprocess.run(encode_cmd(corpus, tmp_path / "out", tiny_model_dir), capture_output=True).returncode == 0
+    before = read_output(tmp_path / "out")
+    proc = subprocess.run(encode_cmd(corpus, tmp_path / "out", tiny_model_dir), capture_output=True, text=True)
+    assert proc.returncode == 2 and "pass --resume" in proc.stderr
+    assert read_output(tmp_path / "out") == before
+
+
+@pytest.mark.parametrize("kill_after_parts", [1, 2])
+def test_sigkill_then_resume_gives_every_id_once_and_identical_vectors(tmp_path, tiny_model_dir, kill_after_parts):
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 48)
+    reference = tmp_path / "reference"
+    assert subprocess.run(encode_cmd(corpus, reference, tiny_model_dir), capture_output=True).returncode == 0
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(encode_cmd(corpus, out, tiny_model_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(list(out.glob("part-*.jsonl"))) < kill_after_parts and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(read_output(out)) < 48, "the encoder finished before it could be killed"
+    resumed = subprocess.run(encode_cmd(corpus, out, tiny_model_dir, "--resume"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert read_output(out) == read_output(reference)  # byte-identical, each id exactly once
+
+
+def test_shards_partition_the_corpus(tmp_path, tiny_model_dir):
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 10)
+    for shard in (0, 1):
+        cmd = encode_cmd(corpus, tmp_path / "out", tiny_model_dir, "--shard-id", shard, "--shard-num", 2)
+        assert subprocess.run(cmd, capture_output=True).returncode == 0
+    ids = sorted(json.loads(line)["id"] for line in read_output(tmp_path / "out"))
+    assert ids == sorted(f"d{i}" for i in range(10))
+    assert {p.name.split("-of-")[0] for p in (tmp_path / "out").glob("*.jsonl")} == {"part-000", "part-001"}
+
+
+def test_topics_are_written_for_pyserini(tmp_path, tiny_model_dir):
+    topics = tmp_path / "queries.jsonl"
+    topics.write_text('{"_id": "q1", "text": "what is\\tsparse retrieval?"}\n{"_id": "q2", "text": "سؤال"}\n', encoding="utf-8")
+    cmd = [sys.executable, "-m", "splare_pyserini.encode", "--topics", str(topics), "--embeddings", str(tmp_path / "q"),
+           "--encoder", str(tiny_model_dir)]
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    lines = [json.loads(line) for line in open(tmp_path / "q" / "queries.jsonl", encoding="utf-8")]
+    assert [q["id"] for q in lines] == ["q1", "q2"]
+    assert lines[0]["contents"] == "what is sparse retrieval?" and lines[1]["contents"] == "سؤال"
+    assert all(1 <= len(q["vector"]) <= 8 for q in lines)
+    assert (tmp_path / "q" / "topics.tsv").read_text(encoding="utf-8") == "q1\twhat is sparse retrieval?\nq2\tسؤال\n"
+
+
+def test_group_words_are_optional_and_never_eat_a_value():
+    from splare_pyserini.encode import strip_group_words
+
+    argv = ["input", "--corpus", "c.jsonl", "--fields", "title", "text", "output", "--embeddings", "output",
+            "--resume", "encoder", "--encoder", "encoder"]
+    assert strip_group_words(argv) == ["--corpus", "c.jsonl", "--fields", "title", "text", "--embeddings", "output",
+                                       "--resume", "--encoder", "encoder"]
