@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from .readers import Record, read_corpus, read_topics
+from .readers import Record, corpus_files, read_corpus, read_topics
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +87,10 @@ def load_model(args: argparse.Namespace):
     return model
 
 
-def _file_fingerprint(path: str) -> str:
-    """Name, size and mtime of the input files: a resume must read the same input."""
-    from .readers import corpus_files
-
+def fingerprint(files: list[Path]) -> str:
+    """Path, size and mtime of files: a resume (or a cached encode) must see the same input and model."""
     digest = hashlib.sha256()
-    for file in corpus_files(path):
+    for file in sorted(files):
         stat = file.stat()
         digest.update(f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
@@ -117,7 +115,9 @@ def encode_corpus(args: argparse.Namespace, model=None) -> dict:
     settings = {
         "encoder": str(model.name_or_path), "topk": args.topk, "max_length": model.backbone.max_seq_length,
         "fields": args.fields, "shard_id": args.shard_id, "shard_num": args.shard_num, "batch_size": args.batch_size,
-        "records_per_part": per_part, "corpus": str(Path(args.corpus).resolve()), "fingerprint": _file_fingerprint(args.corpus),
+        "records_per_part": per_part, "corpus": str(Path(args.corpus).resolve()), "fingerprint": fingerprint(corpus_files(args.corpus)),
+        "model_fingerprint": fingerprint([p for p in Path(model.name_or_path).rglob("*") if p.is_file()])
+        if model.name_or_path else "in-memory",
         "scale": model.config.quantization_scale, "doc_top_k": model.config.doc_top_k,
     }
     prefix = "part" if args.shard_num == 1 else f"part-{args.shard_id:03d}-of-{args.shard_num:03d}"

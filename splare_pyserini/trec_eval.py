@@ -14,13 +14,14 @@ from pathlib import Path
 from . import java_env
 from .readers import read_qrels
 
-# metric name in results -> (trec_eval measure, depth cut-off -M or None)
-METRICS: dict[str, tuple[str, int | None]] = {
-    "ndcg_cut_10": ("ndcg_cut.10", None),
-    "recall_100": ("recall.100", None),
-    "recall_1000": ("recall.1000", None),
-    "recip_rank_10": ("recip_rank", 10),
-    "map": ("map", None),
+# metric name in results -> (trec_eval measure, depth cut-off -M, minimum relevance -l)
+METRICS: dict[str, tuple[str, int | None, int | None]] = {
+    "ndcg_cut_10": ("ndcg_cut.10", None, None),
+    "recall_100": ("recall.100", None, None),
+    "recall_1000": ("recall.1000", None, None),
+    "recall_1000_rel2": ("recall.1000", None, 2),  # TREC DL passage: relevant means grade >= 2
+    "recip_rank_10": ("recip_rank", 10, None),
+    "map": ("map", None, None),
 }
 _LINE = re.compile(r"^(\S+)\s+all\s+(\S+)$")
 
@@ -37,17 +38,17 @@ def write_trec_qrels(qrels_path: str | Path, out: Path) -> Path:
 
 
 def trec_eval(qrels: Path, run: Path, metrics: list[str]) -> dict[str, float]:
-    """Run Pyserini's trec_eval (``-c``, as its 2CR pages do) once per depth cut-off; parse the ``all`` rows."""
+    """Run Pyserini's trec_eval (``-c``, as its 2CR pages do) once per (-M, -l) setting; parse the ``all`` rows."""
     java_env.configure()
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; known: {sorted(METRICS)}")
-    by_depth: dict[int | None, list[str]] = {}
+    groups: dict[tuple[int | None, int | None], list[str]] = {}
     for metric in metrics:
-        by_depth.setdefault(METRICS[metric][1], []).append(metric)
+        groups.setdefault(METRICS[metric][1:], []).append(metric)
     results: dict[str, float] = {}
-    for depth, group in by_depth.items():
-        flags = ["-c"] + (["-M", str(depth)] if depth else [])
+    for (depth, level), group in groups.items():
+        flags = ["-c"] + (["-M", str(depth)] if depth else []) + (["-l", str(level)] if level else [])
         # trec_eval keeps one parameter list per measure: "-m recall.100,1000", not two -m flags.
         measures: dict[str, list[str]] = {}
         for metric in group:

@@ -1,0 +1,109 @@
+"""Query latency and index size: SPLARE impact search vs Pyserini BM25, same corpus, same run.
+
+    python -m eval.bench_latency --run-dir runs/demo-medline --dataset medline [--out eval/results/latency]
+
+Reads what ``python -m eval.beir`` left in ``RUN_DIR/work/DATASET`` (both indexes and the
+encoded queries). Reports, per system: search-only latency per query (p50/p95 over
+``--repeats`` passes, one query at a time, 1 thread), throughput (QPS) of Pyserini's
+``batch_search`` with 1 and 2 threads, and index size on disk; for SPLARE also the query
+encoding latency (p50/p95). Both searchers run in this process on the same JVM.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from splare_pyserini import java_env
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+class CachedVectors:
+    """Pre-encoded query vectors, so that search timings exclude query encoding."""
+
+    def __init__(self, path: Path) -> None:
+        self.vectors = {}
+        for line in open(path, encoding="utf-8"):
+            row = json.loads(line)
+            self.vectors[row["contents"]] = row["vector"]
+
+    def encode(self, text: str, **kwargs) -> dict[str, int]:
+        return self.vectors[text]
+
+
+def time_each(fn, queries: list[str], repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        for q in queries:
+            start = time.perf_counter()
+            fn(q)
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def qps(searcher, queries: list[str], threads: int, hits: int) -> float:
+    qids = [str(i) for i in range(len(queries))]
+    start = time.perf_counter()
+    searcher.batch_search(queries, qids, k=hits, threads=threads)
+    return len(queries) / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--hits", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--encoder", default=None, help="model for query-encoding latency (default: embedded)")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    java_env.configure()
+    from pyserini.search.lucene import LuceneImpactSearcher, LuceneSearcher
+
+    from splare_pyserini.pyserini_encoders import SplareQueryEncoder
+
+    work = Path(args.run_dir) / "work" / args.dataset
+    queries = [line.rstrip("\n").split("\t", 1)[1] for line in open(work / "splare-queries" / "topics.tsv", encoding="utf-8")]
+    splare = LuceneImpactSearcher(str(work / "splare-index"), CachedVectors(work / "splare-queries" / "queries.jsonl"), min_idf=-1)
+    bm25 = LuceneSearcher(str(work / "bm25-index"))
+    for searcher in (splare, bm25):  # warm-up: JIT and page cache
+        time_each(lambda q, s=searcher: s.search(q, k=args.hits), queries, 1)
+    result = {"command": "python -m eval.bench_latency " + " ".join(argv or sys.argv[1:]), "queries": len(queries),
+              "hits": args.hits, "systems": {}}
+    for name, searcher, index in (("splare", splare, "splare-index"), ("bm25-flat", bm25, "bm25-index")):
+        times = time_each(lambda q, s=searcher: s.search(q, k=args.hits), queries, args.repeats)
+        result["systems"][name] = {
+            "search_p50_ms": round(1000 * statistics.median(times), 3),
+            "search_p95_ms": round(1000 * percentile(times, 0.95), 3),
+            "qps_1_thread": round(qps(searcher, queries, 1, args.hits), 1),
+            "qps_2_threads": round(qps(searcher, queries, 2, args.hits), 1),
+            "index_bytes": dir_size(work / index),
+        }
+    encoder = SplareQueryEncoder(args.encoder)
+    encoder.encode(queries[0])
+    times = time_each(encoder.encode, queries, 1)
+    result["systems"]["splare"]["query_encode_p50_ms"] = round(1000 * statistics.median(times), 1)
+    result["systems"]["splare"]["query_encode_p95_ms"] = round(1000 * percentile(times, 0.95), 1)
+    s, b = result["systems"]["splare"], result["systems"]["bm25-flat"]
+    result["splare_over_bm25_search_p50"] = round(s["search_p50_ms"] / b["search_p50_ms"], 2)
+    result["splare_over_bm25_index_size"] = round(s["index_bytes"] / b["index_bytes"], 2)
+    print(json.dumps(result, indent=2))
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / f"latency.{args.dataset}.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

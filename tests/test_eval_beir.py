@@ -1,0 +1,73 @@
+"""eval.beir on the MS MARCO toy set: every figure in results.json is recomputed from the run files."""
+import json
+
+import pytest
+
+from eval import beir
+from splare_pyserini.trec_eval import pytrec_eval_scores, read_run
+
+
+@pytest.fixture(scope="module")
+def toy_results(shared_data, tiny_model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("beir-toy")
+    assert beir.main(["--data", str(shared_data / "msmarco-toy"), "--encoder", str(tiny_model_dir),
+                      "--out", str(out), "--batch-size", "4"]) == 0
+    return out
+
+
+def test_results_layout(toy_results):
+    results = json.loads((toy_results / "results.json").read_text())
+    assert set(results) == {"msmarco-toy"} and set(results["msmarco-toy"]) == set(beir.SYSTEMS)
+    assert set(results["msmarco-toy"]["splare"]) == set(beir.METRICS)
+    assert "| msmarco-toy | bm25-flat |" in (toy_results / "results.md").read_text()
+    timings = json.loads((toy_results / "timings.json").read_text())
+    assert {"encode corpus", "index splare", "search splare", "trec_eval"} <= set(timings["msmarco-toy"])
+
+
+@pytest.mark.parametrize("system", beir.SYSTEMS)
+def test_figures_match_pytrec_eval_on_the_run_files(toy_results, shared_data, system):
+    results = json.loads((toy_results / "results.json").read_text())["msmarco-toy"][system]
+    qrels = shared_data / "msmarco-toy" / "qrels" / "test.tsv"
+    run_file = toy_results / f"run.msmarco-toy.{system}.txt"
+    per_query = pytrec_eval_scores(qrels, run_file, {"ndcg_cut.10", "recall.100", "recall.1000"})
+    n = len({line.split("\t")[0] for line in open(qrels) if not line.startswith("query-id")})
+    for metric in ("ndcg_cut_10", "recall_100", "recall_1000"):
+        assert results[metric] == pytest.approx(sum(q[metric] for q in per_query.values()) / n, abs=1e-4)
+    run = read_run(run_file)
+    top10 = {q: dict(sorted(d.items(), key=lambda kv: -kv[1])[:10]) for q, d in run.items()}
+    import pytrec_eval
+    from splare_pyserini.readers import read_qrels
+
+    rr = pytrec_eval.RelevanceEvaluator(read_qrels(qrels), {"recip_rank"}).evaluate(top10)
+    assert results["recip_rank_10"] == pytest.approx(sum(q["recip_rank"] for q in rr.values()) / n, abs=1e-4)
+
+
+def test_run_files_are_valid_trec(toy_results):
+    for system in beir.SYSTEMS:
+        lines = open(toy_results / f"run.msmarco-toy.{system}.txt").read().splitlines()
+        assert lines
+        seen = set()
+        for line in lines:
+            qid, q0, docid, rank, score, tag = line.split()
+            assert q0 == "Q0" and int(rank) >= 1 and float(score) == float(score)
+            assert (qid, docid) not in seen
+            seen.add((qid, docid))
+
+
+def test_cached_encoding_is_reused_then_invalidated_by_a_new_model(toy_results, shared_data, tiny_model_dir, tmp_path):
+    import shutil
+
+    vectors = toy_results / "work" / "msmarco-toy" / "splare-vectors"
+    before = {p.name: p.stat().st_mtime_ns for p in vectors.glob("*.jsonl")}
+    beir.main(["--data", str(shared_data / "msmarco-toy"), "--encoder", str(tiny_model_dir), "--out", str(toy_results),
+               "--no-bm25", "--batch-size", "4"])
+    assert {p.name: p.stat().st_mtime_ns for p in vectors.glob("*.jsonl")} == before  # reused
+    other = tmp_path / "other-model"
+    shutil.copytree(tiny_model_dir, other)
+    config = json.loads((other / "splare_config.json").read_text())
+    config["doc_top_k"] = 5
+    (other / "splare_config.json").write_text(json.dumps(config))
+    beir.main(["--data", str(shared_data / "msmarco-toy"), "--encoder", str(other), "--out", str(toy_results), "--no-bm25",
+               "--batch-size", "4"])
+    docs = [json.loads(line) for p in sorted(vectors.glob("*.jsonl")) for line in open(p)]
+    assert len(docs) == 89 and max(len(d["vector"]) for d in docs) <= 5  # re-encoded with the new model
