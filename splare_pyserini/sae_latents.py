@@ -77,6 +77,14 @@ class SAELatents(Module):
             if expected is not None and int(expected) != actual:
                 raise ValueError(f"SAE {key}={actual} does not match the saved config's {key}={expected}")
 
+    def _apply(self, fn, recurse: bool = True):
+        """Device moves apply; dtype casts do not: sentence-transformers casts every module to the
+        first module's dtype (bf16 backbones), but the SAE must see float32 activations."""
+        super()._apply(fn, recurse)
+        if any(p.dtype != torch.float32 for p in self.sae.parameters()):
+            self.sae.to(dtype=torch.float32)
+        return self
+
     def train(self, mode: bool = True) -> "SAELatents":
         """The SAE stays frozen in eval mode whatever the trainer asks."""
         super().train(mode)

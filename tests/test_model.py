@@ -90,3 +90,14 @@ def test_embedded_default_model_is_shipped_and_loads():
     model = SplareModel.from_pretrained(None)
     vectors = model.encode_impacts(["protein folding"], "query")
     assert 0 < len(vectors[0]) <= 40
+
+
+def test_bf16_backbone_keeps_the_sae_in_float32(tiny_backbone_dir, tiny_sae_dir, tmp_path):
+    model = SplareModel.build(str(tiny_backbone_dir), 2, sae_path=str(tiny_sae_dir), torch_dtype="bfloat16")
+    assert next(model.backbone.model.parameters()).dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in model.sae.parameters())
+    vectors = model.encode(TEXTS[:2], "document")
+    model.save_pretrained(tmp_path / "bf16")
+    again = SplareModel.from_pretrained(tmp_path / "bf16")
+    assert all(p.dtype == torch.float32 for p in again.sae.parameters())
+    assert again.encode(TEXTS[:2], "document") == vectors
