@@ -20,3 +20,7 @@ python -m splare_pyserini.train_sae --work-dir "$WORK" --output-dir "$OUT" \
   --layers 6 9 --total-tokens 1200000 --d-sae 8192 --k 32 \
   --corpora "$DATA/train/squad-v1.1" "$DATA/data/scifact" "$DATA/data/medline" "$DATA/data/cranfield" \
   --config <(echo "{\"exclude_ids_from\": [\"$WORK/heldout_ids.txt\"]}")
+# Width sweep at the best layer of the first sweep (layer 6): reuses the stored activations.
+python -m splare_pyserini.train_sae --work-dir "$WORK" --output-dir "$OUT" --stage train \
+  --layers 6 --d-sae 4096 --k 32 \
+  --config <(echo "{\"exclude_ids_from\": [\"$WORK/heldout_ids.txt\"]}")

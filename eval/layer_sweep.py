@@ -100,11 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     qrels = {q.docid: qrels[q.docid] for q in queries}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    previous = {}
+    if (out / "results.json").exists():  # rows of SAEs already measured on the same dev set are kept
+        old = json.loads((out / "results.json").read_text())
+        if (old.get("docs"), old.get("queries")) == (len(docs), len(queries)):
+            previous = {row["sae"]: row for row in old["rows"]}
     rows = []
     for sae_dir in map(Path, args.sae_dirs):
+        if str(sae_dir) in previous:
+            rows.append(previous[str(sae_dir)])
+            continue
         rows.append(evaluate_sae(args.backbone, sae_dir, docs, queries, qrels, args.batch_size, args.torch_dtype))
         logger.info("%s", rows[-1])
-        (out / "results.json").write_text(json.dumps({"command": " ".join(sys.argv), "docs": len(docs),
+        (out / "results.json").write_text(json.dumps({"command": "python -m eval.layer_sweep " + " ".join(argv or sys.argv[1:]), "docs": len(docs),
                                                       "queries": len(queries), "rows": rows}, indent=2))
     plot(rows, out / "layer_sweep.png")
     for r in rows:
