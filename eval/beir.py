@@ -23,7 +23,7 @@ from pathlib import Path
 
 from splare_pyserini import lucene
 from splare_pyserini.encode import encode_corpus, encode_topics, parse_args as encode_args
-from splare_pyserini.readers import read_qrels, read_topics
+from splare_pyserini.readers import read_corpus, read_qrels, read_topics
 from splare_pyserini.trec_eval import trec_eval, write_trec_qrels
 
 logger = logging.getLogger("eval.beir")
@@ -59,7 +59,15 @@ def judged_topics(data: Path, work: Path) -> tuple[Path, Path]:
         logger.warning("%s: %d judged query ids have no text in queries.jsonl (scored 0 by trec_eval -c): %s",
                        data.name, len(missing), missing[:5])
     if unjudged:
-        logger.info("%s: %d queries without qrels are not searched", data.name, unjudged)
+        logger.warning("%s: %d queries without qrels are not searched (BEIR evaluates judged queries only)",
+                       data.name, unjudged)
+    corpus = data / "corpus.jsonl"
+    if corpus.exists():
+        doc_ids = {record.docid for record in read_corpus(corpus)}
+        unknown = {(q, d) for q, docs in qrels.items() for d in docs if d not in doc_ids}
+        if unknown:
+            logger.warning("%s: %d qrels name %d documents that are not in corpus.jsonl (they can never be retrieved): %s",
+                           data.name, len(unknown), len({d for _, d in unknown}), sorted(unknown)[:3])
     work.mkdir(parents=True, exist_ok=True)
     topics = work / "judged-queries.jsonl"
     with open(topics, "w", encoding="utf-8") as handle:

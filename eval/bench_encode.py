@@ -1,10 +1,14 @@
-"""Encode throughput: the full SPLARE encoder vs the bare backbone up to layer l, same run, same texts.
+"""Encode throughput: the full SPLARE encoder vs the bare backbone up to layer l, and vs this CPU's roofline.
 
     python -m eval.bench_encode --data ../shared/data/medline --docs 256 [--encoder MODEL] [--out eval/results/encode-speed]
 
 Both passes see the same texts in the same length-sorted batches. "backbone" is the
 forward pass up to layer l only; "splare" adds the SAE, pooling, Top-K, quantization and
-JSON serialisation. Reported: tokens/s and docs/s of each, and the overhead ratio.
+JSON serialisation. Reported: tokens/s and docs/s of each, the overhead ratio, the
+roofline (GFLOP/s of a large torch matmul in the model's dtype, measured in the same run,
+divided by the FLOPs per token of layers 0..l plus the SAE encoder) and the fraction of it
+reached; with ``--variants``, the same encode in float32/bfloat16 x unsorted/length-sorted
+batches (the before/after of the speed work).
 """
 from __future__ import annotations
 
@@ -39,9 +43,31 @@ def time_backbone(model: SplareModel, texts: list[str], batch_size: int) -> tupl
     return time.perf_counter() - start, tokens
 
 
-def time_splare(model: SplareModel, texts: list[str], batch_size: int) -> float:
+def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
     start = time.perf_counter()
-    vectors = model.encode(texts, "document", batch_size=batch_size)
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def flops_per_token(model: SplareModel, mean_tokens: float) -> float:
+    """2 x weights of layers 0..l (matmuls) + attention scores/values + the SAE encoder matmul."""
+    layers = model.backbone.model.layers
+    weights = sum(p.numel() for name, p in layers.named_parameters() if p.dim() == 2)
+    config = model.backbone.model.config
+    attention = 4 * mean_tokens * config.num_attention_heads * config.head_dim * len(layers)
+    return 2 * weights + attention + 2 * model.sae.d_in * model.sae.d_sae
+
+
+def time_splare(model: SplareModel, texts: list[str], batch_size: int, length_sorted: bool = True) -> float:
+    start = time.perf_counter()
+    if length_sorted:
+        vectors = model.encode(texts, "document", batch_size=batch_size)
+    else:  # the naive loop: batches in input order
+        vectors = [v for i in range(0, len(texts), batch_size)
+                   for v in model.encode(texts[i: i + batch_size], "document", batch_size=batch_size)]
     lines = [vector_line(str(i), t, quantize(v, model.config.quantization_scale)) for i, (t, v) in enumerate(zip(texts, vectors))]
     assert len(lines) == len(texts)
     return time.perf_counter() - start
@@ -54,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoder", default=None)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=2, help="alternating backbone/splare passes; the best of each is kept")
+    parser.add_argument("--variants", action="store_true", help="also time float32/bfloat16 x unsorted/sorted")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     model = SplareModel.from_pretrained(args.encoder)
@@ -77,6 +104,22 @@ def main(argv: list[str] | None = None) -> int:
         "splare_docs_per_s": round(len(texts) / min(splare_s), 2),
         "overhead_vs_backbone": round(min(splare_s) / min(backbone_s) - 1, 3),
     }
+    dtype = next(model.backbone.model.parameters()).dtype
+    gflops = matmul_gflops(dtype)
+    per_token = flops_per_token(model, tokens / len(texts))
+    result.update({
+        "matmul_gflops": round(gflops, 1), "gflop_per_token": round(per_token / 1e9, 4),
+        "roofline_tokens_per_s": round(gflops * 1e9 / per_token, 1),
+        "splare_fraction_of_roofline": round(result["splare_tokens_per_s"] / (gflops * 1e9 / per_token), 3),
+    })
+    if args.variants:
+        result["variants"] = {}
+        for name, torch_dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+            model.backbone.model.to(torch_dtype)
+            for length_sorted in (False, True):
+                seconds = time_splare(model, texts, args.batch_size, length_sorted)
+                label = f"{name}, {'length-sorted' if length_sorted else 'input order'}"
+                result["variants"][label] = {"tokens_per_s": round(tokens / seconds, 1), "docs_per_s": round(len(texts) / seconds, 2)}
     print(json.dumps(result, indent=2))
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)

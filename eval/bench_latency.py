@@ -4,7 +4,9 @@
 
 Reads what ``python -m eval.beir`` left in ``RUN_DIR/work/DATASET`` (both indexes and the
 encoded queries). Reports, per system: search-only latency per query (p50/p95 over
-``--repeats`` passes, one query at a time, 1 thread), throughput (QPS) of Pyserini's
+``--repeats`` passes, one query at a time, 1 thread) through Pyserini's Python API and
+through the Java searcher alone (the query already built as a Java object: what Lucene
+costs, without Pyserini's per-term Python-to-Java calls), throughput (QPS) of Pyserini's
 ``batch_search`` with 1 and 2 threads, and index size on disk; for SPLARE also the query
 encoding latency (p50/p95). Both searchers run in this process on the same JVM.
 """
@@ -81,11 +83,24 @@ def main(argv: list[str] | None = None) -> int:
         time_each(lambda q, s=searcher: s.search(q, k=args.hits), queries, 1)
     result = {"command": "python -m eval.bench_latency " + " ".join(argv or sys.argv[1:]), "queries": len(queries),
               "hits": args.hits, "systems": {}}
+    from pyserini.pyclass import JHashMap, JInt
+
+    def java_query(text: str):
+        query = JHashMap()
+        for term, weight in splare.query_encoder.encode(text).items():
+            query.put(term, JInt(weight))
+        return query
+
+    java_queries = {"splare": {q: java_query(q) for q in queries}, "bm25-flat": {q: q for q in queries}}
     for name, searcher, index in (("splare", splare, "splare-index"), ("bm25-flat", bm25, "bm25-index")):
         times = time_each(lambda q, s=searcher: s.search(q, k=args.hits), queries, args.repeats)
+        built = java_queries[name]
+        java_times = time_each(lambda q, s=searcher: s.object.search(built[q], args.hits), queries, args.repeats)
         result["systems"][name] = {
             "search_p50_ms": round(1000 * statistics.median(times), 3),
             "search_p95_ms": round(1000 * percentile(times, 0.95), 3),
+            "java_search_p50_ms": round(1000 * statistics.median(java_times), 3),
+            "java_search_p95_ms": round(1000 * percentile(java_times, 0.95), 3),
             "qps_1_thread": round(qps(searcher, queries, 1, args.hits), 1),
             "qps_2_threads": round(qps(searcher, queries, 2, args.hits), 1),
             "index_bytes": dir_size(work / index),
@@ -97,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     result["systems"]["splare"]["query_encode_p95_ms"] = round(1000 * percentile(times, 0.95), 1)
     s, b = result["systems"]["splare"], result["systems"]["bm25-flat"]
     result["splare_over_bm25_search_p50"] = round(s["search_p50_ms"] / b["search_p50_ms"], 2)
+    result["splare_over_bm25_java_search_p50"] = round(s["java_search_p50_ms"] / b["java_search_p50_ms"], 2)
     result["splare_over_bm25_index_size"] = round(s["index_bytes"] / b["index_bytes"], 2)
     print(json.dumps(result, indent=2))
     if args.out:

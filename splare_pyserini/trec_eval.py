@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from . import java_env
 from .readers import read_qrels
+
+logger = logging.getLogger(__name__)
 
 # metric name in results -> (trec_eval measure, depth cut-off -M, minimum relevance -l)
 METRICS: dict[str, tuple[str, int | None, int | None]] = {
@@ -40,6 +43,7 @@ def write_trec_qrels(qrels_path: str | Path, out: Path) -> Path:
 def trec_eval(qrels: Path, run: Path, metrics: list[str]) -> dict[str, float]:
     """Run Pyserini's trec_eval (``-c``, as its 2CR pages do) once per (-M, -l) setting; parse the ``all`` rows."""
     java_env.configure()
+    check_run_against_qrels(qrels, run)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; known: {sorted(METRICS)}")
@@ -67,6 +71,20 @@ def trec_eval(qrels: Path, run: Path, metrics: list[str]) -> dict[str, float]:
                 raise RuntimeError(f"trec_eval printed no '{name} all' row for {run}:\n{proc.stdout[-2000:]}")
             results[metric] = rows[name]
     return results
+
+
+def check_run_against_qrels(qrels: Path, run: Path) -> tuple[int, int]:
+    """Warn, with counts, about queries in the run without qrels (ignored by trec_eval) and judged
+    queries missing from the run (scored 0 with -c). Returns both counts."""
+    judged = {line.split()[0] for line in open(qrels, encoding="utf-8") if line.strip()}
+    ran = {line.split()[0] for line in open(run, encoding="utf-8") if line.strip()}
+    extra, missing = sorted(ran - judged), sorted(judged - ran)
+    if extra:
+        logger.warning("%s: %d queries have no qrels in %s and are ignored by trec_eval: %s",
+                       run.name, len(extra), qrels.name, extra[:5])
+    if missing:
+        logger.warning("%s: %d judged queries retrieved nothing (scored 0 with -c): %s", run.name, len(missing), missing[:5])
+    return len(extra), len(missing)
 
 
 def read_run(path: Path) -> dict[str, dict[str, float]]:

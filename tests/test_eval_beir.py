@@ -71,3 +71,19 @@ def test_cached_encoding_is_reused_then_invalidated_by_a_new_model(toy_results, 
                "--batch-size", "4"])
     docs = [json.loads(line) for p in sorted(vectors.glob("*.jsonl")) for line in open(p)]
     assert len(docs) == 89 and max(len(d["vector"]) for d in docs) <= 5  # re-encoded with the new model
+
+
+def test_qrels_and_queries_mismatches_are_warned_with_counts(tmp_path, caplog):
+    data = tmp_path / "mini"
+    (data / "qrels").mkdir(parents=True)
+    (data / "corpus.jsonl").write_text('{"_id": "d1", "title": "", "text": "a"}\n{"_id": "d2", "title": "", "text": "b"}\n')
+    (data / "queries.jsonl").write_text('{"_id": "q1", "text": "a"}\n{"_id": "q2", "text": "b"}\n{"_id": "q3", "text": "c"}\n')
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td9\t1\nq4\td2\t1\n")
+    with caplog.at_level("WARNING"):
+        topics, qrels = beir.judged_topics(data, tmp_path / "work")
+    text = caplog.text
+    assert "1 judged query ids have no text" in text and "q4" in text
+    assert "2 queries without qrels are not searched" in text
+    assert "1 qrels name 1 documents that are not in corpus.jsonl" in text and "d9" in text
+    assert [json.loads(line)["_id"] for line in open(topics)] == ["q1"]
+    assert open(qrels).read().splitlines() == ["q1 0 d1 1", "q1 0 d9 1", "q4 0 d2 1"]

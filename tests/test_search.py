@@ -104,3 +104,13 @@ def test_min_idf_minus_one_keeps_a_latent_present_in_every_document(tmp_path):
     assert dropped == [] or len(dropped) == 0  # Pyserini's default silently drops it (idf = log(5/5) = 0)
     assert [h.docid for h in kept] == ["d4", "d3", "d2", "d1", "d0"]
     assert [round(h.score) for h in kept] == [15, 12, 9, 6, 3]  # impact score = q_w * d_w
+
+
+def test_mismatched_run_is_warned_with_counts(tmp_path, caplog):
+    from splare_pyserini.trec_eval import check_run_against_qrels
+
+    (tmp_path / "qrels").write_text("1 0 d1 1\n2 0 d2 1\n3 0 d3 1\n")
+    (tmp_path / "run").write_text("1 Q0 d1 1 2.0 t\n9 Q0 d2 1 1.0 t\n8 Q0 d2 1 1.0 t\n")
+    with caplog.at_level("WARNING"):
+        assert check_run_against_qrels(tmp_path / "qrels", tmp_path / "run") == (2, 2)
+    assert "2 queries have no qrels" in caplog.text and "2 judged queries retrieved nothing" in caplog.text
