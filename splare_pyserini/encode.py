@@ -40,8 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--topics", help="queries: BEIR queries.jsonl or a 'qid<TAB>text' TSV")
     group.add_argument("--fields", nargs="+", default=None,
                        help="JSON text fields to join, in order (default: contents, else title + text)")
-    group.add_argument("--shard-id", type=int, default=0, help="this job's shard, 0-based (records i with i %% num == id)")
-    group.add_argument("--shard-num", type=int, default=1, help="number of shards the corpus is split into")
+    group.add_argument("--shard-id", type=int, default=None,
+                       help="this job's shard, 0-based (records i with i %% num == id); under torchrun: its RANK")
+    group.add_argument("--shard-num", type=int, default=None,
+                       help="number of shards the corpus is split into; under torchrun: its WORLD_SIZE")
     group.add_argument("--skip-bad", action="store_true", help="log and skip bad input lines instead of stopping")
     group = parser.add_argument_group("output")
     group.add_argument("--embeddings", required=True, help="output directory of JsonVectorCollection JSONL parts")
@@ -71,6 +73,13 @@ def strip_group_words(argv: list[str]) -> list[str]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = build_parser().parse_args(strip_group_words(sys.argv[1:] if argv is None else argv))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if args.shard_num is None and world > 1:  # launched by torchrun: one shard per process
+        args.shard_id, args.shard_num = int(os.environ["RANK"]), world
+        if args.device == "cuda":
+            args.device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+    args.shard_id = 0 if args.shard_id is None else args.shard_id
+    args.shard_num = 1 if args.shard_num is None else args.shard_num
     if not 0 <= args.shard_id < args.shard_num:
         raise SystemExit(f"--shard-id {args.shard_id} must be in 0..{args.shard_num - 1} (--shard-num {args.shard_num})")
     if args.batch_size <= 0 or args.records_per_part <= 0:
@@ -188,15 +197,40 @@ def encode_topics(args: argparse.Namespace, model=None) -> dict:
     return {"records": len(records), "seconds": seconds, "empty": sum(not v for v in impacts)}
 
 
+def all_ranks_ok(ok: bool) -> bool:
+    """Barrier at the end of a torchrun encode: True on every rank only if every rank finished."""
+    import torch
+    import torch.distributed as dist
+
+    flag = torch.tensor([1 if ok else 0])
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    dist.destroy_process_group()
+    return bool(flag.item())
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     from .readers import InputFormatError
 
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.corpus is not None
+    if distributed:
+        import torch.distributed as dist
+
+        dist.init_process_group(backend="nccl" if args.device.startswith("cuda") else "gloo")
+    ok, all_ok = False, True
     try:
         stats = encode_corpus(args) if args.corpus else encode_topics(args)
+        ok = True
     except (InputFormatError, FileExistsError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+    finally:
+        if distributed:
+            all_ok = all_ranks_ok(ok)
+    if not ok:
+        return 2
+    if not all_ok:
+        print("error: another rank failed; rerun the same command with --resume", file=sys.stderr)
         return 2
     rate = stats["records"] / stats["seconds"] if stats["seconds"] else float("nan")
     print(f"encoded {stats['records']} records into {args.embeddings} in {stats['seconds']:.1f} s "
