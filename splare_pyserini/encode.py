@@ -120,6 +120,7 @@ def encode_corpus(args: argparse.Namespace, model=None) -> dict:
 
     model = model or load_model(args)
     window = args.batch_size * WINDOW_BATCHES
+    # Parts end on window boundaries, so a resumed run sees the same batches: byte-identical output.
     per_part = max(window, args.records_per_part // window * window)
     settings = {
         "encoder": str(model.name_or_path), "topk": args.topk, "max_length": model.backbone.max_seq_length,
@@ -137,22 +138,18 @@ def encode_corpus(args: argparse.Namespace, model=None) -> dict:
         return {"records": done, "empty": 0, "seconds": 0.0, "resumed_from": done}
     records = shard_records(read_corpus(args.corpus, fields=args.fields, skip_bad=args.skip_bad),
                             args.shard_id, args.shard_num)
-    start, empty, since_flush = time.time(), 0, 0
+    start, empty = time.time(), 0
     pbar = tqdm(desc="encode documents", unit="doc", initial=done, smoothing=0.1)
     batch: list[Record] = []
 
     def encode_window(window_records: list[Record]) -> None:
-        nonlocal empty, since_flush
+        nonlocal empty
         texts = [r.text for r in window_records]
         vectors = model.encode(texts, "document", batch_size=args.batch_size, top_k_override=args.topk)
         for record, vector in zip(window_records, vectors):
             impacts = quantize(vector, model.config.quantization_scale)
             empty += not impacts
-            writer.add(record.docid, record.text, impacts)
-        since_flush += len(window_records)
-        if since_flush >= per_part:
-            writer.flush()
-            since_flush = 0
+            writer.add(record.docid, record.text, impacts)  # flushes a part every per_part records
         pbar.update(len(window_records))
 
     for j, record in enumerate(records):
