@@ -16,7 +16,7 @@ python -m splare_pyserini.build_model --backbone gguf:gemma3-270m-q4-k-m --layer
   --torch-dtype bfloat16 --max-seq-length 512 --query-top-k 40 --doc-top-k 400 --out "$MODEL"
 mkdir -p "$MODEL/training"
 cp "$BEST/training_log.json" "$MODEL/training/sae_training_log.json"
-cp "$WORK/training_config.json" "$MODEL/training/sae_training_config.json"
+python -c "import json,sys; json.dump(json.load(open(sys.argv[1]))['config'], open(sys.argv[2], 'w'), indent=2)" "$BEST/training_log.json" "$MODEL/training/sae_training_config.json"
 # The run's console log without the tqdm redraws: INFO lines and the loss every 100 steps.
 tr '\r' '\n' < "$WORK/train.log" | grep -E "INFO|00\| mse_loss" | awk '!seen[$0]++' > "$MODEL/training/sae_training.log"
 cp encode_scripts/train_default_sae.sh encode_scripts/sweep_default_sae.sh "$MODEL/training/"

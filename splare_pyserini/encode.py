@@ -105,6 +105,11 @@ def fingerprint(files: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def model_files(folder: Path) -> list[Path]:
+    """The files of a model directory that determine its vectors (not its card or training logs)."""
+    return [p for p in folder.rglob("*") if p.is_file() and p.name != "README.md" and "training" not in p.relative_to(folder).parts]
+
+
 def shard_records(records: Iterator[Record], shard_id: int, shard_num: int) -> Iterator[Record]:
     for i, record in enumerate(records):
         if i % shard_num == shard_id:
@@ -126,8 +131,7 @@ def encode_corpus(args: argparse.Namespace, model=None) -> dict:
         "encoder": str(model.name_or_path), "topk": args.topk, "max_length": model.backbone.max_seq_length,
         "fields": args.fields, "shard_id": args.shard_id, "shard_num": args.shard_num, "batch_size": args.batch_size,
         "records_per_part": per_part, "corpus": str(Path(args.corpus).resolve()), "fingerprint": fingerprint(corpus_files(args.corpus)),
-        "model_fingerprint": fingerprint([p for p in Path(model.name_or_path).rglob("*") if p.is_file()])
-        if model.name_or_path else "in-memory",
+        "model_fingerprint": fingerprint(model_files(Path(model.name_or_path))) if model.name_or_path else "in-memory",
         "scale": model.config.quantization_scale, "doc_top_k": model.config.doc_top_k,
     }
     prefix = "part" if args.shard_num == 1 else f"part-{args.shard_id:03d}-of-{args.shard_num:03d}"
