@@ -152,9 +152,22 @@ class CausalLMBackbone(InputModule):
     def get_embedding_dimension(self) -> int:
         return self.hidden_size
 
-    # -- save / load ----------------------------------------------------------------------
+    # -- LoRA (peft) ---------------------------------------------------------------------
+    def add_lora(self, lora_config) -> None:
+        """Wrap the backbone with a peft LoRA adapter (peft's own ``get_peft_model``; transformers
+        5.24's built-in adapter API needs peft >= 0.22, which is not released)."""
+        from peft import get_peft_model
+
+        if self.has_adapter():
+            raise ValueError("the backbone already has a LoRA adapter")
+        self.model = get_peft_model(self.model, lora_config)
+
     def has_adapter(self) -> bool:
-        return bool(getattr(self.model, "_hf_peft_config_loaded", False))
+        from peft import PeftModel
+
+        return isinstance(self.model, PeftModel)
+
+    # -- save / load ----------------------------------------------------------------------
 
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
         """The config; the backbone's weights and tokenizer are referenced by ``model_name_or_path``
@@ -177,5 +190,8 @@ class CausalLMBackbone(InputModule):
             raise ValueError(f"{config_path}: bad keys {sorted(unknown) or ''}; required: model_name_or_path, layer")
         module = cls(**config)
         if (folder / ADAPTER_CONFIG).exists():
-            module.model.load_adapter(str(folder))
+            from peft import PeftModel
+
+            module.model = PeftModel.from_pretrained(module.model, str(folder))
+            module.model.eval()
         return module

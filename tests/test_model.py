@@ -101,3 +101,19 @@ def test_bf16_backbone_keeps_the_sae_in_float32(tiny_backbone_dir, tiny_sae_dir,
     again = SplareModel.from_pretrained(tmp_path / "bf16")
     assert all(p.dtype == torch.float32 for p in again.sae.parameters())
     assert again.encode(TEXTS[:2], "document") == vectors
+
+
+def test_peft_lora_adapter_is_saved_and_loaded_with_the_model(tiny_model_dir, tmp_path):
+    from peft import LoraConfig
+
+    model = SplareModel.from_pretrained(tiny_model_dir)
+    before = model.encode(TEXTS[:2], "document")
+    model.backbone.add_lora(LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    with_lora = model.encode(TEXTS[:2], "document")
+    assert with_lora != before  # the adapter is active (random, non-zero init)
+    model.save_pretrained(tmp_path / "lora")
+    backbone_dir = tmp_path / "lora" / "0_CausalLMBackbone"
+    assert (backbone_dir / "adapter_config.json").exists() and (backbone_dir / "adapter_model.safetensors").exists()
+    assert not list(backbone_dir.glob("model*.safetensors"))  # only the adapter, the base is referenced
+    reloaded = SplareModel.from_pretrained(tmp_path / "lora")
+    assert reloaded.encode(TEXTS[:2], "document") == with_lora
