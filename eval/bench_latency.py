@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, searcher, index in (("splare", splare, "splare-index"), ("bm25-flat", bm25, "bm25-index")):
         times = time_each(lambda q, s=searcher: s.search(q, k=args.hits), queries, args.repeats)
         built = java_queries[name]
-        java_times = time_each(lambda q, s=searcher: s.object.search(built[q], args.hits), queries, args.repeats)
+        java_times = time_each(lambda q, s=searcher, b=built: s.object.search(b[q], args.hits), queries, args.repeats)
         result["systems"][name] = {
             "search_p50_ms": round(1000 * statistics.median(times), 3),
             "search_p95_ms": round(1000 * percentile(times, 0.95), 3),
