@@ -19,5 +19,4 @@ cp "$BEST/training_log.json" "$MODEL/training/sae_training_log.json"
 python -c "import json,sys; json.dump(json.load(open(sys.argv[1]))['config'], open(sys.argv[2], 'w'), indent=2)" "$BEST/training_log.json" "$MODEL/training/sae_training_config.json"
 # The run's console log without the tqdm redraws: INFO lines and the loss every 100 steps.
 tr '\r' '\n' < "$WORK/train.log" | grep -E "INFO|00\| mse_loss" | awk '!seen[$0]++' > "$MODEL/training/sae_training.log"
-cp encode_scripts/train_default_sae.sh encode_scripts/sweep_default_sae.sh "$MODEL/training/"
 du -sh "$MODEL"
