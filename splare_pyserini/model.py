@@ -34,7 +34,21 @@ Kind = Literal["query", "document"]
 
 def default_model_dir() -> Path:
     """The embedded default model shipped inside the package."""
-    return Path(str(files("splare_pyserini").joinpath("models", DEFAULT_MODEL_NAME)))
+    return packaged_model_dir(DEFAULT_MODEL_NAME)
+
+
+def packaged_model_dir(name: str) -> Path:
+    """A model shipped inside the package, by its folder name (e.g. ``splare-gemma3-270m-zeroshot``)."""
+    return Path(str(files("splare_pyserini").joinpath("models", name)))
+
+
+def resolve_model_dir(path: str | os.PathLike | None) -> Path:
+    """``None``/``"default"``: the embedded default; a packaged model's name; else a directory path."""
+    if path in (None, "default"):
+        return default_model_dir()
+    if isinstance(path, str) and "/" not in path and not Path(path).exists() and packaged_model_dir(path).is_dir():
+        return packaged_model_dir(path)
+    return Path(path)
 
 
 @dataclass
@@ -118,10 +132,11 @@ class SplareModel:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, device: str = "cpu") -> "SplareModel":
-        """Load a saved model directory; ``None`` or ``"default"`` is the embedded default."""
+        """Load a saved model directory; ``None`` or ``"default"`` is the embedded default, and a packaged
+        model can be named (``splare-gemma3-270m-zeroshot``: the SAE alone, no fine-tuning)."""
         from sentence_transformers import SparseEncoder
 
-        folder = default_model_dir() if path in (None, "default") else Path(path)
+        folder = resolve_model_dir(path)
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: no such model directory")
         for required in ("modules.json", SPLARE_CONFIG):

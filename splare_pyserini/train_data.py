@@ -1,0 +1,286 @@
+"""Training examples for SPLARE: (query, positive, negatives...) rows from judged or label-free data.
+
+Sources (each a small typed config, see :mod:`splare_pyserini.train`):
+
+- ``triples``: MS MARCO-style TSV, ``query<TAB>positive<TAB>negative`` texts, or ids with
+  ``collection`` + ``queries`` files to resolve them;
+- ``qrels``: a BEIR-layout folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``),
+  one example per judged (query, relevant document) pair;
+- ``label_free``: pairs built from a raw corpus with no judgements, ``title_body`` (title
+  -> text) or ``spans`` (first sentence(s) -> the rest of the document).
+
+Hard negatives for ``qrels`` and ``label_free`` sources are mined with Pyserini BM25 (a
+real Lucene index built by Pyserini's own CLI over the source corpus), judged positives
+excluded, and documents containing one of the query's answer strings excluded too where
+the source has an ``answers.jsonl`` (SQuAD's false-negative filter).
+Every error names the file, the line and the field at fault, before any training starts.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Literal
+
+from .readers import InputFormatError, _decode, _raw_lines, read_corpus, read_qrels, read_topics
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Example:
+    """One training row: the query, its positive document and zero or more hard negatives."""
+
+    query: str
+    positive: str
+    negatives: list[str] = field(default_factory=list)
+    qid: str | None = None
+    pos_id: str | None = None
+    neg_ids: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+@dataclass
+class SourceConfig:
+    """One training data source. ``kind`` picks the reader; ``max_examples`` caps it (sampled with the seed)."""
+
+    kind: Literal["triples", "qrels", "label_free"]
+    path: str
+    split: str = "train"
+    collection: str | None = None
+    queries: str | None = None
+    mode: Literal["title_body", "spans"] = "title_body"
+    max_examples: int | None = None
+    mine_negatives: bool = True
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("triples", "qrels", "label_free"):
+            raise ValueError(f"source kind={self.kind!r} must be triples, qrels or label_free")
+        if self.mode not in ("title_body", "spans"):
+            raise ValueError(f"source mode={self.mode!r} must be title_body or spans")
+        if (self.collection is None) != (self.queries is None):
+            raise ValueError("triples by id need both collection and queries")
+        if self.max_examples is not None and self.max_examples <= 0:
+            raise ValueError(f"max_examples={self.max_examples} must be positive")
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.kind}:{Path(self.path).name}"
+
+
+# -- triples -------------------------------------------------------------------------------
+def read_triples(path: str | Path, collection: str | None = None, queries: str | None = None) -> Iterator[Example]:
+    """``query<TAB>pos<TAB>neg[<TAB>neg...]`` lines: texts, or ids resolved through collection/queries."""
+    path = Path(path)
+    docs = {r.docid: r.text for r in read_corpus(collection)} if collection else None
+    topics = {r.docid: r.text for r in read_topics(queries)} if queries else None
+    for lineno, raw in _raw_lines(path):
+        line = _decode(path, lineno, raw)
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) < 3:
+            missing = ("query", "positive", "negative")[len(parts)]
+            raise InputFormatError(path, lineno, f"field {missing!r} is missing: expected "
+                                   f"query<TAB>positive<TAB>negative, got {len(parts)} field(s)")
+        for column, value in zip(("query", "positive", *["negative"] * (len(parts) - 2)), parts):
+            if not value.strip():
+                raise InputFormatError(path, lineno, f"field {column!r} is empty")
+        if docs is None:
+            yield Example(parts[0], parts[1], parts[2:], source=str(path))
+            continue
+        qid, pos_id, neg_ids = parts[0].strip(), parts[1].strip(), [p.strip() for p in parts[2:]]
+        if qid not in topics:
+            raise InputFormatError(path, lineno, f"field 'query': id {qid!r} is not in {queries}")
+        for column, docid in [("positive", pos_id)] + [("negative", n) for n in neg_ids]:
+            if docid not in docs:
+                raise InputFormatError(path, lineno, f"field {column!r}: id {docid!r} is not in {collection}")
+        yield Example(topics[qid], docs[pos_id], [docs[n] for n in neg_ids], qid, pos_id, neg_ids, str(path))
+
+
+# -- judged pairs --------------------------------------------------------------------------
+@dataclass
+class JudgedSet:
+    """A BEIR-layout folder read for training: texts plus judged pairs, all ids checked."""
+
+    corpus: dict[str, str]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    corpus_path: Path
+    answers: dict[str, list[str]] = field(default_factory=dict)
+
+
+def read_judged(folder: str | Path, split: str = "train") -> JudgedSet:
+    folder = Path(folder)
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    for required in (folder / "corpus.jsonl", folder / "queries.jsonl", qrels_path):
+        if not required.exists():
+            raise FileNotFoundError(f"{required}: missing (a BEIR folder needs corpus.jsonl, queries.jsonl, qrels/{split}.tsv)")
+    corpus = {r.docid: r.text for r in read_corpus(folder / "corpus.jsonl")}
+    queries = {r.docid: r.text for r in read_topics(folder / "queries.jsonl")}
+    qrels = read_qrels(qrels_path)
+    _check_qrels_ids(qrels_path, qrels, corpus, queries)
+    answers: dict[str, list[str]] = {}
+    if (folder / "answers.jsonl").exists():
+        for lineno, raw in _raw_lines(folder / "answers.jsonl"):
+            obj = json.loads(_decode(folder / "answers.jsonl", lineno, raw))
+            answers[str(obj["_id"])] = [a for a in obj.get("answers", []) if isinstance(a, str) and a.strip()]
+    return JudgedSet(corpus, queries, qrels, folder / "corpus.jsonl", answers)
+
+
+def _check_qrels_ids(path: Path, qrels: dict, corpus: dict, queries: dict) -> None:
+    """Unknown ids in training qrels are an error (a typo would silently shrink the training set)."""
+    lines = {}
+    for lineno, raw in _raw_lines(path):
+        parts = _decode(path, lineno, raw).split()
+        if len(parts) >= 3:
+            lines.setdefault((parts[0], parts[-2]), lineno)
+    for qid, judged in qrels.items():
+        for docid in judged:
+            lineno = lines.get((qid, docid), 0)
+            if qid not in queries:
+                raise InputFormatError(path, lineno, f"field 'query-id': {qid!r} is not in queries.jsonl")
+            if docid not in corpus:
+                raise InputFormatError(path, lineno, f"field 'corpus-id': {docid!r} is not in corpus.jsonl")
+
+
+def judged_examples(judged: JudgedSet, source: str) -> list[Example]:
+    """One example per (query, relevant document); relevance <= 0 is not a positive."""
+    examples = []
+    for qid in sorted(judged.qrels):
+        for docid, rel in sorted(judged.qrels[qid].items()):
+            if rel > 0:
+                examples.append(Example(judged.queries[qid], judged.corpus[docid], qid=qid, pos_id=docid, source=source))
+    return examples
+
+
+# -- label-free pairs ----------------------------------------------------------------------
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def label_free_examples(corpus_path: str | Path, mode: str, source: str, min_words: int = 4) -> list[Example]:
+    """Pseudo-queries from documents alone: ``title_body`` (title -> text) or ``spans``
+    (first sentence -> the remaining text). Documents too short to split are skipped."""
+    corpus_path = Path(corpus_path)
+    examples = []
+    for lineno, raw in _raw_lines(corpus_path):
+        line = _decode(corpus_path, lineno, raw)
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputFormatError(corpus_path, lineno, f"invalid JSON ({exc.msg})") from None
+        docid = str(obj.get("_id", obj.get("id", "")))
+        title, text = (obj.get("title") or "").strip(), (obj.get("text") or obj.get("contents") or "").strip()
+        if mode == "title_body":
+            anchor, body = title, text
+        else:
+            sentences = _SENTENCE_END.split(text, maxsplit=1)
+            anchor, body = (sentences[0], sentences[1]) if len(sentences) == 2 else ("", "")
+        if len(anchor.split()) >= min_words and len(body.split()) >= min_words:
+            examples.append(Example(anchor, body, qid=f"{source}/{docid}", pos_id=docid, source=source))
+    if not examples:
+        raise InputFormatError(corpus_path, 0, f"no label-free {mode} pairs could be built (titles/texts too short)")
+    return examples
+
+
+# -- hard negatives ------------------------------------------------------------------------
+def mine_bm25_negatives(
+    examples: list[Example],
+    corpus: dict[str, str],
+    corpus_path: Path,
+    work_dir: Path,
+    positives: dict[str, set[str]],
+    n_negatives: int,
+    depth: int,
+    seed: int,
+    answers: dict[str, list[str]] | None = None,
+) -> None:
+    """Fill ``example.negatives`` with documents Pyserini BM25 ranks in the top ``depth`` for the query,
+    judged positives (and documents containing an answer string) excluded; sampled with ``seed``."""
+    from . import lucene
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    index = work_dir / "bm25-index"
+    if not (index / "segments_1").exists() and not any(index.glob("segments_*")):
+        collection = lucene.write_bm25_collection(str(corpus_path), work_dir / "bm25-collection")
+        lucene.index_bm25(collection.parent, index, log=work_dir / "bm25-index.log")
+    topics = work_dir / "topics.tsv"
+    queries = {}
+    for ex in examples:
+        queries.setdefault(ex.qid, " ".join(ex.query.split()))
+    topics.write_text("".join(f"{qid}\t{text}\n" for qid, text in queries.items()), encoding="utf-8")
+    run = work_dir / "bm25-run.txt"
+    lucene.search_bm25(index, topics, run, hits=depth, log=work_dir / "bm25-search.log")
+    ranked: dict[str, list[str]] = {}
+    for line in run.read_text(encoding="utf-8").splitlines():
+        qid, _, docid, *_ = line.split()
+        ranked.setdefault(qid, []).append(docid)
+    rng = random.Random(seed)
+    missing = 0
+    for ex in examples:
+        answer_strings = [a.lower() for a in (answers or {}).get(ex.qid or "", [])]
+        excluded = positives.get(ex.qid, set()) | {ex.pos_id}
+        candidates = [d for d in ranked.get(ex.qid, []) if _allowed(d, corpus, excluded, answer_strings)]
+        if len(candidates) < n_negatives:
+            missing += 1
+            # Random top-up under the same filters (positives, answer strings), no document twice.
+            taken = set(candidates)
+            pool = [d for d in corpus if d not in taken and _allowed(d, corpus, excluded, answer_strings)]
+            candidates += rng.sample(pool, min(n_negatives, len(pool)))
+            if len(candidates) < n_negatives:
+                raise ValueError(f"{corpus_path}: query {ex.qid!r} has only {len(candidates)} possible negatives, "
+                                 f"{n_negatives} needed")
+        ex.neg_ids = rng.sample(candidates, n_negatives)
+        ex.negatives = [corpus[d] for d in ex.neg_ids]
+    if missing:
+        logger.warning("%s: %d queries had fewer than %d BM25 negatives; topped up with random documents",
+                       corpus_path, missing, n_negatives)
+
+
+def _allowed(docid: str, corpus: dict[str, str], excluded: set, answer_strings: list[str]) -> bool:
+    """A negative is neither judged relevant nor contains one of the query's answer strings."""
+    return docid not in excluded and not any(a in corpus[docid].lower() for a in answer_strings)
+
+
+# -- teacher scores ------------------------------------------------------------------------
+def read_teacher_scores(path: str | Path) -> dict[tuple[str, str], float]:
+    """Teacher scores per (qid, docid): a TREC run (``qid Q0 docid rank score tag``) or ``qid docid score``."""
+    path = Path(path)
+    scores: dict[tuple[str, str], float] = {}
+    for lineno, raw in _raw_lines(path):
+        parts = _decode(path, lineno, raw).split()
+        if not parts:
+            continue
+        if len(parts) == 6:
+            qid, docid, value = parts[0], parts[2], parts[4]
+        elif len(parts) == 3:
+            qid, docid, value = parts
+        else:
+            raise InputFormatError(path, lineno, f"expected a TREC run line or 'qid docid score', got {len(parts)} fields")
+        try:
+            scores[(qid, docid)] = float(value)
+        except ValueError:
+            raise InputFormatError(path, lineno, f"field 'score' = {value!r} is not a number") from None
+    if not scores:
+        raise InputFormatError(path, 0, "no teacher scores")
+    return scores
+
+
+def teacher_labels(examples: list[Example], scores: dict[tuple[str, str], float], path: str) -> list[list[float]]:
+    """Per example, the teacher's scores of [positive, negatives...]; every pair must be scored."""
+    labels = []
+    for ex in examples:
+        row = []
+        for docid in [ex.pos_id, *ex.neg_ids]:
+            key = (ex.qid, docid)
+            if key not in scores:
+                raise ValueError(f"{path}: no teacher score for query {ex.qid!r}, document {docid!r}")
+            row.append(scores[key])
+        labels.append(row)
+    return labels
