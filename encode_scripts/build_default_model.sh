@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Assemble the shipped default model from the layer sweep: the SAE with the best dev nDCG@10
-# becomes splare_pyserini/models/splare-gemma3-270m (zero-shot: SAE, no LoRA), with the
+# becomes splare_pyserini/models/splare-gemma3-270m-zeroshot (SAE, no LoRA; the base of the default), with the
 # SAE's training log and the sweep results copied beside it.
 # Usage: encode_scripts/build_default_model.sh WORK_DIR OUT_DIR SWEEP_DIR
 set -euo pipefail
 WORK=${1:-/tmp/splare-sae-work}
 OUT=${2:-/tmp/splare-sae-out}
 SWEEP=${3:-eval/results/layer-sweep}
-MODEL=splare_pyserini/models/splare-gemma3-270m
+MODEL=splare_pyserini/models/splare-gemma3-270m-zeroshot
 BEST=$(python -c "import json,sys; r=json.load(open('$SWEEP/results.json'))['rows']; print(max(r, key=lambda x: x['ndcg_cut_10'])['sae'])")
 LAYER=$(python -c "import json; print(json.load(open('$BEST/cfg.json'))['metadata']['hook_name'].split('.')[1])")
 echo "best SAE: $BEST (layer $LAYER)"

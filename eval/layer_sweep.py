@@ -101,9 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     previous = {}
-    if (out / "results.json").exists():  # rows of SAEs already measured on the same dev set are kept
+    setup = {"docs": len(docs), "queries": len(queries), "backbone": args.backbone, "torch_dtype": args.torch_dtype}
+    if (out / "results.json").exists():  # rows of SAEs already measured on the same dev set and backbone are kept
         old = json.loads((out / "results.json").read_text())
-        if (old.get("docs"), old.get("queries")) == (len(docs), len(queries)):
+        if {key: old.get(key, parser.get_default(key)) for key in setup} == setup:  # files without backbone/dtype: defaults
             previous = {row["sae"]: row for row in old["rows"]}
     rows = []
     for sae_dir in map(Path, args.sae_dirs):
@@ -112,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         rows.append(evaluate_sae(args.backbone, sae_dir, docs, queries, qrels, args.batch_size, args.torch_dtype))
         logger.info("%s", rows[-1])
-        (out / "results.json").write_text(json.dumps({"command": "python -m eval.layer_sweep " + " ".join(argv or sys.argv[1:]), "docs": len(docs),
-                                                      "queries": len(queries), "rows": rows}, indent=2))
+        (out / "results.json").write_text(json.dumps({"command": "python -m eval.layer_sweep " + " ".join(argv or sys.argv[1:]),
+                                                      **setup, "rows": rows}, indent=2))
     plot(rows, out / "layer_sweep.png")
     for r in rows:
         print(f"layer {r['layer']:>2}  width {r['d_sae']:>6}  nDCG@10 {r['ndcg_cut_10']:.4f}  R@100 {r['recall_100']:.4f}")

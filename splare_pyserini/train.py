@@ -135,6 +135,9 @@ class TrainSettings:
     seed: int = 42
     gradient_checkpointing: bool = False
     dataloader_num_workers: int = 0
+    stop_after_steps: int | None = None
+    """End at this step (saving a checkpoint) while keeping the full run's learning-rate schedule:
+    a time budget that stays reproducible, unlike a smaller max_steps."""
 
 
 @dataclass
@@ -144,6 +147,15 @@ class TrainConfig:
     data: DataSettings | None = None
     loss: LossSettings = field(default_factory=LossSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
+
+    def __post_init__(self) -> None:
+        if self.data is None:
+            raise ValueError("missing section 'data' (data.sources lists what to train on)")
+        if self.loss.kind != "infonce" and not self.data.teacher_scores:
+            raise ValueError(f"loss.kind={self.loss.kind} needs data.teacher_scores "
+                             "(a TREC run or 'qid docid score' file; see splare_pyserini.teacher_scores)")
+        if self.loss.kind != "infonce" and not self.data.hard_negatives:
+            raise ValueError(f"loss.kind={self.loss.kind} needs data.hard_negatives >= 1")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], origin: str = "config") -> "TrainConfig":
@@ -166,7 +178,10 @@ class TrainConfig:
         extra = set(values) - set(sections)
         if extra:
             raise ValueError(f"{origin}: unknown section(s) {sorted(extra)}; allowed: {sorted(sections)}")
-        return cls(**sections)
+        try:
+            return cls(**sections)
+        except ValueError as exc:
+            raise ValueError(f"{origin}: {exc}") from None
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] = ()) -> "TrainConfig":
@@ -270,10 +285,6 @@ def to_dataset(examples: list[Example], config: TrainConfig):
     for i in range(config.data.hard_negatives):
         columns[f"negative_{i + 1}"] = [e.negatives[i] for e in examples]
     if config.loss.kind != "infonce":
-        if not config.data.teacher_scores:
-            raise ValueError(f"loss.kind={config.loss.kind} needs data.teacher_scores (a run or 'qid docid score' file)")
-        if not config.data.hard_negatives:
-            raise ValueError(f"loss.kind={config.loss.kind} needs data.hard_negatives >= 1")
         scores = teacher_labels(examples, read_teacher_scores(config.data.teacher_scores), config.data.teacher_scores)
         if config.loss.kind == "margin_mse":
             columns["label"] = [[row[0] - neg for neg in row[1:]] for row in scores]
@@ -343,12 +354,11 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sparse_encoder import SparseEncoderTrainer, SparseEncoderTrainingArguments
     from sentence_transformers.sparse_encoder.callbacks.splade_callbacks import SpladeRegularizerWeightSchedulerCallback
-    from sentence_transformers.sparse_encoder.data_collator import SparseEncoderDataCollator
     from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     from .losses import ActiveLatentsCallback
-    from .train_callbacks import JsonlLogCallback, SplareConfigOnSave
+    from .train_callbacks import JsonlLogCallback, SplareConfigOnSave, SplareDataCollator, StopAfterSteps
 
     out = Path(config.train.output_dir)
     checkpoint = get_last_checkpoint(str(out)) if out.is_dir() else None
@@ -356,18 +366,6 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         raise FileExistsError(f"{out} already holds checkpoints; pass --resume to continue, or choose another output_dir")
     out.mkdir(parents=True, exist_ok=True)
     set_seed(config.train.seed)
-    data_file = out / "train_data.jsonl"
-    if data_file.exists() and resume:
-        examples = read_examples(data_file)
-        logger.info("resume: %d examples from %s", len(examples), data_file)
-    else:
-        examples = build_examples(config, out / "work")
-        write_examples(examples, data_file)
-    dataset = to_dataset(examples, config)
-    (out / "train_config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
-
-    model = build_model(config)
-    loss = build_loss(model, config)
     t = config.train
     args = SparseEncoderTrainingArguments(
         output_dir=str(out), per_device_train_batch_size=t.batch_size, learning_rate=t.learning_rate,
@@ -377,14 +375,30 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         batch_sampler=BatchSamplers.NO_DUPLICATES, dataloader_num_workers=t.dataloader_num_workers,
         dataloader_drop_last=True, use_cpu=not torch.cuda.is_available(), ddp_find_unused_parameters=False,
     )
-    collator = SparseEncoderDataCollator(preprocess_fn=model.encoder.preprocess,
-                                         max_length=config.data.doc_max_length)
+    data_file = out / "train_data.jsonl"
+    # The main process reads the sources and mines negatives (one BM25 index); the other ranks
+    # (torchrun/accelerate) wait, then read the examples file it wrote.
+    with args.main_process_first(desc="training examples"):
+        if data_file.exists() and (resume or not args.should_save):
+            examples = read_examples(data_file)
+            logger.info("%d examples from %s", len(examples), data_file)
+        else:
+            examples = build_examples(config, out / "work")
+            write_examples(examples, data_file)
+    dataset = to_dataset(examples, config)
+    if args.should_save:
+        (out / "train_config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+
+    model = build_model(config)
+    loss = build_loss(model, config)
+    collator = SplareDataCollator(preprocess_fn=model.encoder.preprocess, max_length=config.data.doc_max_length,
+                                  query_max_length=config.data.query_max_length)
     trainer = SparseEncoderTrainer(
         model=model.encoder, args=args, train_dataset=dataset, loss=loss, data_collator=collator,
         callbacks=[SpladeRegularizerWeightSchedulerCallback(loss, scheduler_type="quadratic",
                                                             warmup_ratio=config.loss.flops_warmup_ratio),
                    ActiveLatentsCallback(loss), JsonlLogCallback(out / "train_log.jsonl"),
-                   SplareConfigOnSave(model.config)],
+                   SplareConfigOnSave(model.config), StopAfterSteps(t.stop_after_steps)],
     )
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=checkpoint if resume else None)
@@ -427,7 +441,10 @@ def main(argv: list[str] | None = None) -> int:
         config = TrainConfig.from_yaml(args.config, overrides)
     except (ValueError, FileNotFoundError) as exc:
         parser.error(str(exc))
-    train(config, resume=args.resume)
+    try:
+        train(config, resume=args.resume)
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     return 0
 
 

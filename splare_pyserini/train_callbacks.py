@@ -1,9 +1,12 @@
-"""Trainer callbacks for SPLARE runs: a JSONL training log, and checkpoints the encode CLI can open."""
+"""Trainer plumbing for SPLARE runs: a JSONL training log, checkpoints the encode CLI can open, and
+a collator with separate query/document length caps."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
+from sentence_transformers.sparse_encoder.data_collator import SparseEncoderDataCollator
 from transformers import TrainerCallback
 
 
@@ -32,3 +35,33 @@ class SplareConfigOnSave(TrainerCallback):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if state.is_world_process_zero and folder.is_dir():
             (folder / SPLARE_CONFIG).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+class StopAfterSteps(TrainerCallback):
+    """Stop (and save) at ``step`` without touching the schedule computed for the whole run."""
+
+    def __init__(self, step: int | None) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.step is not None and state.global_step >= self.step:
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+
+@dataclass
+class SplareDataCollator(SparseEncoderDataCollator):
+    """sentence-transformers' collator with a shorter cap for the first column (the queries):
+    ``query_max_length`` there, ``max_length`` for the documents."""
+
+    query_max_length: int | None = None
+
+    def _get_task_for_column(self, column_name: str, column_position: int, router_mapping: dict[str, str]):
+        self._column_position = column_position
+        return super()._get_task_for_column(column_name, column_position, router_mapping)
+
+    def _get_max_length_for_task(self, task: str | None) -> int | None:
+        if self.query_max_length is not None and getattr(self, "_column_position", None) == 0:
+            return self.query_max_length
+        return super()._get_max_length_for_task(task)

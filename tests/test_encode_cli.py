@@ -1,12 +1,15 @@
 """The encode CLI: bad input stops cleanly, kills resume exactly once, shards partition the corpus."""
 import json
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
+import torch
 
 from splare_pyserini.vector_writer import state_dir
 
@@ -76,6 +79,103 @@ def test_sigkill_then_resume_gives_every_id_once_and_identical_vectors(tmp_path,
     resumed = subprocess.run(encode_cmd(corpus, out, tiny_model_dir, "--resume"), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert read_output(out) == read_output(reference)  # byte-identical, each id exactly once
+
+
+def part_files(out):
+    return sorted(out.glob("part-*.jsonl"))
+
+
+def recorded_parts(out):
+    manifest = state_dir(out) / "part.manifest.json"
+    return json.loads(manifest.read_text(encoding="utf-8"))["parts"] if manifest.exists() else []
+
+
+def wait_until(predicate, proc, timeout=120.0):
+    deadline = time.time() + timeout
+    while not predicate() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+
+
+def reference_run(corpus, out, model, *extra):
+    """The uninterrupted encode, in this process (byte-identical to a subprocess's); returns seconds per part."""
+    from splare_pyserini.encode import encode_corpus, parse_args
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the encoder subprocesses (OMP_NUM_THREADS=1): same kernels, same bytes
+    try:
+        stats = encode_corpus(parse_args(encode_cmd(corpus, out, model.name_or_path, *extra)[3:]), model=model)
+    finally:
+        torch.set_num_threads(threads)
+    return stats["seconds"] / len(part_files(out))
+
+
+def random_kills_then_resume(tmp_path, model, docs, kills, seed):
+    """SIGKILL the encoder ``kills`` times at seeded random moments, resuming after each; then finish.
+
+    Parts of 32 records are two encode windows (batch size 1: windows of 16), so a mid-part kill
+    can lose a window already encoded but not yet written. Kill moments: mid-part (encoding under
+    way, 0-1 part after the resume point, then a random fraction of a part's time), the instant a
+    new part file appears (the rename/manifest window), and during start-up (imports, model loading)."""
+    corpus = write_corpus(tmp_path / "corpus.jsonl", docs)
+    reference = tmp_path / "reference"
+    part_s = reference_run(corpus, reference, model, "--records-per-part", 32)
+    expected = read_output(reference)
+    expected_parts = {p.name: p.read_bytes() for p in part_files(reference)}
+    assert len(expected_parts) >= 8, "too few parts for kills inside the run"
+    rng = random.Random(seed)
+    extras = ["new-part"] + (["start-up"] if kills >= 5 else [])
+    plan = ["mid-part"] * (kills - len(extras)) + extras
+    rng.shuffle(plan)
+    out, log = tmp_path / "killed", tmp_path / "encode.log"
+    cmd = encode_cmd(corpus, out, model.name_or_path, "--records-per-part", 32, "--resume")  # every run, the first too
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    landed = []
+    for kind in plan:
+        done = len(recorded_parts(out))
+        with open(log, "w") as err:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        if kind == "start-up":
+            time.sleep(rng.uniform(0, 2))  # importing torch alone takes longer
+        elif kind == "new-part":
+            target = done + 1
+            wait_until(lambda: len(part_files(out)) >= target, proc)
+        else:
+            target = done + rng.randint(0, 1)
+            wait_until(lambda: "encode documents" in log.read_text(errors="replace") and len(part_files(out)) >= target, proc)
+            # a random fraction of a part's time, cut short if the next part appears first (a loaded machine)
+            wait_until(lambda: len(part_files(out)) > target, proc, timeout=rng.uniform(0.05, 0.95) * part_s)
+        alive = proc.poll() is None
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if not alive:
+            break  # finished before this kill: nothing left to interrupt
+        progress = re.findall(r"encode documents: (\d+)doc", log.read_text(errors="replace"))  # tqdm's last count: records encoded
+        landed.append((kind, done, len(recorded_parts(out)), int(progress[-1]) if progress else None))
+        for part in part_files(out):  # whatever a kill leaves is complete and final, never half a part
+            assert part.read_bytes() == expected_parts[part.name], f"kill {len(landed)} ({kind}) left a bad {part.name}"
+    resumed = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    lines = read_output(out)
+    ids = [json.loads(line)["id"] for line in lines]
+    expected_ids = [json.loads(line)["id"] for line in expected]
+    lost, duplicated = set(expected_ids) - set(ids), len(ids) - len(set(ids))
+    summary = f"{len(landed)} kills tried {landed} (kind, parts before, parts after, records encoded): {len(lost)} ids lost, {duplicated} duplicated"
+    print(summary)
+    assert len(landed) == kills and any(kind == "mid-part" for kind, *_ in landed), summary
+    assert not lost and not duplicated and sorted(ids) == sorted(expected_ids), summary
+    assert lines == expected, f"vectors differ from the uninterrupted run after {summary}"  # byte for byte
+    return landed
+
+
+def test_sigkill_at_random_moments_then_resume_loses_no_id(tmp_path, tiny_model):
+    """The default suite's variant: 3 kills (5+ in the slow ones below, about 1.5 to 5 minutes each on 2 cores)."""
+    random_kills_then_resume(tmp_path, tiny_model, docs=256, kills=3, seed=20261125)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("docs, kills, seed", [(320, 5, 20261125), (640, 10, 1), (640, 10, 2)])
+def test_many_sigkills_at_random_moments_then_resume_loses_no_id(tmp_path, tiny_model, docs, kills, seed):
+    random_kills_then_resume(tmp_path, tiny_model, docs=docs, kills=kills, seed=seed)
 
 
 def test_shards_partition_the_corpus(tmp_path, tiny_model_dir):

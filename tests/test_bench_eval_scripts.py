@@ -1,0 +1,340 @@
+"""Smoke-and-sanity tests of the benchmark scripts eval.bench_topk, eval.bench_latency, eval.bench_postings,
+eval.bench_encode and eval.layer_sweep: each runs its main() on a 20-document, 3-query slice of the MS MARCO
+toy set with the tiny stand-in model, small grids and one repeat, and its JSON and PNG outputs are checked
+for the documented keys, finite in-range numbers and internal consistency. Everything is written under
+tmp_path (never eval/results/)."""
+from __future__ import annotations
+
+import json
+import math
+import struct
+
+import pytest
+
+from eval import beir, bench_encode, bench_latency, bench_postings, bench_topk, layer_sweep
+from splare_pyserini import java_env, lucene
+from splare_pyserini.trec_eval import pytrec_eval_scores
+from tests.conftest import TINY_LAYER, build_tiny_sae
+
+java_env.configure()
+
+QUERIES = ("1048642", "524447", "786674")  # judged toy queries whose relevant documents are all in the corpus
+DOCS = 20
+
+
+def assert_png(path, min_bytes=5_000):
+    """A complete PNG of the scripts' figure size (5 x 3.2 in at 120 dpi), with something drawn in it."""
+    from PIL import Image
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and data[-8:-4] == b"IEND", path
+    assert struct.unpack(">II", data[16:24]) == (600, 384), path
+    assert len(data) > min_bytes, path
+    with Image.open(path) as image:
+        image.verify()
+
+
+def finite(*values):
+    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+
+
+@pytest.fixture(scope="module")
+def mini(shared_data, tmp_path_factory):
+    """BEIR folder: 3 judged MS MARCO toy queries, their relevant documents and the first others, 20 in all."""
+    src = shared_data / "msmarco-toy"
+    qrels = [line.split("\t") for line in (src / "qrels" / "test.tsv").read_text().splitlines()[1:]]
+    qrels = [row for row in qrels if row[0] in QUERIES]
+    relevant = {row[1] for row in qrels}
+    docs = [json.loads(line) for line in open(src / "corpus.jsonl", encoding="utf-8")]
+    others = [d for d in docs if d["_id"] not in relevant][: DOCS - len(relevant)]
+    keep = relevant | {d["_id"] for d in others}
+    data = tmp_path_factory.mktemp("bench") / "mini"
+    (data / "qrels").mkdir(parents=True)
+    (data / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs if d["_id"] in keep))
+    (data / "queries.jsonl").write_text("".join(line for line in open(src / "queries.jsonl", encoding="utf-8")
+                                                if json.loads(line)["_id"] in QUERIES))
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join("\t".join(r) + "\n" for r in qrels))
+    assert len(keep) == DOCS and len(relevant) == 4
+    return data
+
+
+@pytest.fixture(scope="module")
+def beir_run(mini, tiny_model_dir, tmp_path_factory):
+    """What ``python -m eval.beir`` leaves in RUN_DIR/work/mini (both indexes, encoded queries), made by eval.beir
+    itself with its search and fusion subprocesses stubbed out, so no run file is scored either (bench_latency
+    and bench_postings read the indexes and encoded queries only)."""
+    run_dir = tmp_path_factory.mktemp("beir-run")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("search_impact", "search_bm25", "fuse_rrf"):
+            patch.setattr(lucene, name, lambda *args, **kwargs: [])
+        assert beir.main(["--data", str(mini), "--encoder", str(tiny_model_dir), "--out", str(run_dir),
+                          "--batch-size", "8", "--threads", "1"]) == 0
+    work = run_dir / "work" / "mini"
+    for path in ("splare-index", "bm25-index", "splare-queries/queries.jsonl", "splare-queries/topics.tsv"):
+        assert (work / path).exists(), path
+    return run_dir
+
+
+# --- eval.bench_topk -------------------------------------------------------------------------------------
+
+
+def test_bench_topk_grid(mini, tiny_model_dir, tmp_path):
+    out = tmp_path / "topk"
+    argv = ["--data", str(mini), "--encoder", str(tiny_model_dir), "--out", str(out), "--batch-size", "8",
+            "--doc-ks", "40", "8", "--query-ks", "4", "8"]
+    assert bench_topk.main(argv) == 0
+    result = json.loads((out / "topk.json").read_text())
+    assert set(result) == {"command", "dataset", "queries", "encode", "rows"}
+    assert result["command"] == "python -m eval.bench_topk " + " ".join(argv)
+    assert result["dataset"] == "mini" and result["queries"] == len(QUERIES)
+    assert result["encode"]["encode corpus (docs)"] == DOCS
+    rows = result["rows"]
+    assert [(r["doc_k"], r["query_k"]) for r in rows] == [(8, 4), (8, 8), (40, 4), (40, 8)]
+    work = out / "work"
+    for row in rows:
+        assert set(row) == {"doc_k", "query_k", "ndcg_cut_10", "recall_100", "search_p50_ms", "index_bytes"}
+        assert finite(*row.values())
+        assert 0 <= row["ndcg_cut_10"] <= 1 and 0 <= row["recall_100"] <= 1
+        assert row["search_p50_ms"] > 0 and row["index_bytes"] > 0
+        # The figures are trec_eval's on the run file the row was searched into (checked with pytrec_eval).
+        per_query = pytrec_eval_scores(mini / "qrels" / "test.tsv", work / f"run.d{row['doc_k']}.q{row['query_k']}.txt",
+                                       {"ndcg_cut.10", "recall.100"})
+        for metric in ("ndcg_cut_10", "recall_100"):
+            assert row[metric] == pytest.approx(sum(q[metric] for q in per_query.values()) / len(QUERIES), abs=1e-4)
+    sizes = {k: {r["index_bytes"] for r in rows if r["doc_k"] == k} for k in (8, 40)}
+    assert len(sizes[8]) == len(sizes[40]) == 1  # one index per document k, whatever the query k
+    assert sizes[8].pop() < sizes[40].pop()
+    # Smaller k keep the strongest impacts of the vectors encoded once at the largest k.
+    full = {d["id"]: d["vector"] for p in (work / "vectors-k40").glob("*.jsonl") for d in map(json.loads, open(p))}
+    small = {d["id"]: d["vector"] for p in (work / "vectors-k8").glob("*.jsonl") for d in map(json.loads, open(p))}
+    assert len(full) == len(small) == DOCS and 8 < max(map(len, full.values())) <= 40
+    for docid, vector in small.items():
+        assert vector == bench_topk.strongest(full[docid], 8) and len(vector) == min(8, len(full[docid]))
+    for query_k in (4, 8):
+        queries = [json.loads(line) for line in open(work / f"queries-k{query_k}.jsonl")]
+        assert len(queries) == len(QUERIES) and all(0 < len(q["vector"]) <= query_k for q in queries)
+    assert_png(out / "topk_ndcg.png")
+    assert_png(out / "topk_latency.png")
+
+
+def test_strongest_breaks_ties_by_name():
+    assert bench_topk.strongest({"f9": 3, "f2": 5, "f1": 3, "f4": 1}, 3) == {"f2": 5, "f1": 3, "f9": 3}
+    assert bench_topk.strongest({"f1": 1}, 5) == {"f1": 1}
+
+
+# --- eval.bench_latency ----------------------------------------------------------------------------------
+
+
+def test_bench_latency(beir_run, tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "latency"
+    argv = ["--run-dir", str(beir_run), "--dataset", "mini", "--repeats", "2", "--hits", "100",
+            "--encoder", str(tiny_model_dir), "--out", str(out)]
+    assert bench_latency.main(argv) == 0
+    result = json.loads((out / "latency.mini.json").read_text())
+    printed = capsys.readouterr().out
+    assert json.loads(printed[printed.index("{\n"):]) == result  # the printed report is the file
+    assert result["command"] == "python -m eval.bench_latency " + " ".join(argv)
+    assert result["queries"] == len(QUERIES) and result["hits"] == 100
+    assert set(result["systems"]) == {"splare", "bm25-flat"}
+    work = beir_run / "work" / "mini"
+    for name, index in (("splare", "splare-index"), ("bm25-flat", "bm25-index")):
+        s = result["systems"][name]
+        assert {"search_p50_ms", "search_p95_ms", "java_search_p50_ms", "java_search_p95_ms", "qps_1_thread",
+                "qps_2_threads", "index_bytes"} <= set(s)
+        assert finite(*s.values()) and all(v > 0 for v in s.values())
+        assert s["search_p50_ms"] <= s["search_p95_ms"] and s["java_search_p50_ms"] <= s["java_search_p95_ms"]
+        assert s["search_p50_ms"] < 5_000 and s["qps_1_thread"] < 1e6
+        assert s["index_bytes"] == bench_latency.dir_size(work / index)
+    s, b = result["systems"]["splare"], result["systems"]["bm25-flat"]
+    assert 0 < s["query_encode_p50_ms"] <= s["query_encode_p95_ms"] < 10_000
+    for key, num, den in (("search_p50", "search_p50_ms", "search_p50_ms"),
+                          ("java_search_p50", "java_search_p50_ms", "java_search_p50_ms"),
+                          ("index_size", "index_bytes", "index_bytes")):
+        assert result[f"splare_over_bm25_{key}"] == pytest.approx(s[num] / b[den], abs=0.006)
+
+
+def test_percentile():
+    values = [5.0, 1.0, 4.0, 2.0, 3.0]
+    assert [bench_latency.percentile(values, q) for q in (0, 0.5, 0.95, 1)] == [1.0, 3.0, 5.0, 5.0]
+    assert bench_latency.percentile([7.0], 0.95) == 7.0
+
+
+def test_bench_latency_without_an_index_fails_and_writes_nothing(beir_run, tiny_model_dir, tmp_path):
+    """A run directory made with ``eval.beir --no-bm25`` has no BM25 index: no numbers, an error naming it."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(beir_run / "work" / "mini", run_dir / "work" / "mini",
+                    ignore=lambda d, names: [n for n in names if n == "bm25-index"])
+    out = tmp_path / "latency"
+    with pytest.raises(BaseException, match="bm25-index"):
+        bench_latency.main(["--run-dir", str(run_dir), "--dataset", "mini", "--repeats", "1",
+                            "--encoder", str(tiny_model_dir), "--out", str(out)])
+    assert not (out / "latency.mini.json").exists()
+
+
+# --- eval.bench_postings ---------------------------------------------------------------------------------
+
+
+def test_bench_postings(beir_run, tmp_path, capsys):
+    out = tmp_path / "postings"
+    argv = ["--run-dir", str(beir_run), "--dataset", "mini", "--out", str(out)]
+    assert bench_postings.main(argv) == 0
+    result = json.loads((out / "postings.mini.json").read_text())
+    printed = capsys.readouterr().out
+    assert json.loads(printed[printed.index("{\n"):]) == result
+    assert result["command"] == "python -m eval.bench_postings " + " ".join(argv)
+    assert set(result["indexes"]) == {"SPLARE latents", "BM25 words"}
+    for stats in result["indexes"].values():
+        assert set(stats) == {"terms", "postings", "max_df", "p50_df", "p90_df", "p99_df",
+                              "share_of_postings_in_top_1pct_lists"}
+        assert finite(*stats.values())
+        assert 0 < stats["terms"] <= stats["postings"] <= stats["terms"] * DOCS
+        assert 1 <= stats["p50_df"] <= stats["p90_df"] <= stats["p99_df"] <= stats["max_df"] <= DOCS
+        assert 0 < stats["share_of_postings_in_top_1pct_lists"] <= 1
+    # SPLARE postings are exactly the (document, latent) pairs of the encoded vectors.
+    work = beir_run / "work" / "mini"
+    vectors = [json.loads(line) for p in (work / "splare-vectors").glob("*.jsonl") for line in open(p)]
+    assert len(vectors) == DOCS
+    latents = {name for v in vectors for name in v["vector"]}
+    splare = result["indexes"]["SPLARE latents"]
+    assert splare["postings"] == sum(len(v["vector"]) for v in vectors)
+    assert splare["terms"] == len(latents)
+    assert splare["max_df"] == max(sum(name in v["vector"] for v in vectors) for name in latents)
+    lengths = bench_postings.posting_lengths(work / "splare-index")
+    assert sum(lengths) == splare["postings"] and lengths == sorted(lengths, reverse=True)
+    assert_png(out / "postings.mini.png")
+
+
+def test_postings_summary():
+    lengths = [50] + [2] * 99 + [1] * 100  # 200 lists: the top 1% is the two longest
+    stats = bench_postings.summary(lengths)
+    assert stats == {"terms": 200, "postings": 348, "max_df": 50, "p50_df": 2, "p90_df": 2, "p99_df": 2,
+                     "share_of_postings_in_top_1pct_lists": round(52 / 348, 4)}
+    assert bench_postings.summary([3])["share_of_postings_in_top_1pct_lists"] == 1.0
+
+
+def test_bench_postings_without_an_index_fails_and_writes_nothing(beir_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(beir_run / "work" / "mini" / "splare-index", run_dir / "work" / "mini" / "splare-index")
+    out = tmp_path / "postings"
+    with pytest.raises(BaseException, match="bm25-index"):
+        bench_postings.main(["--run-dir", str(run_dir), "--dataset", "mini", "--out", str(out)])
+    assert not (out / "postings.mini.json").exists() and not (out / "postings.mini.png").exists()
+
+
+# --- eval.bench_encode -----------------------------------------------------------------------------------
+
+
+def test_bench_encode(mini, tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "encode"
+    argv = ["--data", str(mini), "--docs", "8", "--encoder", str(tiny_model_dir), "--batch-size", "4",
+            "--repeats", "1", "--variants", "--out", str(out)]
+    assert bench_encode.main(argv) == 0
+    result = json.loads((out / "encode_speed.json").read_text())
+    assert json.loads(capsys.readouterr().out) == result
+    assert result["command"] == "python -m eval.bench_encode " + " ".join(argv)
+    assert {"command", "model", "layer", "dtype", "threads", "docs", "tokens", "batch_size", "backbone_tokens_per_s",
+            "splare_tokens_per_s", "splare_docs_per_s", "overhead_vs_backbone", "matmul_gflops", "gflop_per_token",
+            "roofline_tokens_per_s", "splare_fraction_of_roofline", "variants"} == set(result)
+    assert result["layer"] == TINY_LAYER and result["dtype"] == "float32" and result["threads"] >= 1
+    assert result["docs"] == 8 and result["batch_size"] == 4
+    numbers = {k: v for k, v in result.items() if k not in ("command", "model", "dtype", "variants")}
+    assert finite(*numbers.values())
+    # Every document has a token or more, and none more than the backbone's maximum length.
+    from splare_pyserini.model import SplareModel
+
+    model = SplareModel.from_pretrained(tiny_model_dir)
+    assert 8 <= result["tokens"] <= 8 * model.backbone.max_seq_length
+    assert result["backbone_tokens_per_s"] > 0 and result["splare_tokens_per_s"] > 0
+    assert result["overhead_vs_backbone"] > -1
+    assert result["splare_docs_per_s"] == pytest.approx(result["splare_tokens_per_s"] * 8 / result["tokens"], rel=0.02)
+    assert result["matmul_gflops"] > 0 and result["gflop_per_token"] > 0
+    # The roofline counts layers 0..l of the truncated backbone plus the SAE encoder.
+    assert len(model.backbone.model.layers) == TINY_LAYER + 1
+    per_token = bench_encode.flops_per_token(model, result["tokens"] / 8)
+    assert result["gflop_per_token"] == round(per_token / 1e9, 4)
+    assert result["roofline_tokens_per_s"] == pytest.approx(result["matmul_gflops"] * 1e9 / per_token, rel=0.01)
+    assert 0 < result["splare_fraction_of_roofline"] < 1  # a 64-wide model is far from a 2048 matmul's speed
+    assert set(result["variants"]) == {f"{d}, {o}" for d in ("float32", "bfloat16") for o in ("input order", "length-sorted")}
+    for variant in result["variants"].values():
+        assert set(variant) == {"tokens_per_s", "docs_per_s"} and finite(*variant.values())
+        assert variant["tokens_per_s"] > 0 and variant["docs_per_s"] > 0
+
+
+def test_batches_are_length_sorted_and_complete():
+    texts = ["aa", "a", "aaaa", "aaa", "aaaaa"]
+    assert list(bench_encode.batches(texts, 2)) == [["aaaaa", "aaaa"], ["aaa", "aa"], ["a"]]
+
+
+# --- eval.layer_sweep ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def layer_1_sae(tmp_path_factory):
+    return build_tiny_sae(tmp_path_factory.mktemp("tiny-sae-l1"), layer=1)
+
+
+def sweep_argv(mini, backbone, sae_dirs, out, *extra):
+    return ["--backbone", str(backbone), "--torch-dtype", "float32", "--sae-dirs", *map(str, sae_dirs),
+            "--corpus", str(mini / "corpus.jsonl"), "--queries", str(mini / "queries.jsonl"),
+            "--qrels", str(mini / "qrels" / "test.tsv"), "--batch-size", "8", "--out", str(out), *extra]
+
+
+def test_layer_sweep(mini, tiny_backbone_dir, tiny_sae_dir, layer_1_sae, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    argv = sweep_argv(mini, tiny_backbone_dir, [layer_1_sae, tiny_sae_dir], out)
+    assert layer_sweep.main(argv) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert set(result) == {"command", "docs", "queries", "backbone", "torch_dtype", "rows"}
+    assert result["command"] == "python -m eval.layer_sweep " + " ".join(argv)
+    assert result["docs"] == DOCS and result["queries"] == len(QUERIES)
+    assert result["backbone"] == str(tiny_backbone_dir) and result["torch_dtype"] == "float32"
+    rows = result["rows"]
+    assert [(r["sae"], r["layer"], r["d_sae"]) for r in rows] == [(str(layer_1_sae), 1, 512), (str(tiny_sae_dir), TINY_LAYER, 512)]
+    from splare_pyserini.model import SplareConfig
+
+    config = SplareConfig()
+    for row in rows:
+        assert {"ndcg_cut_10", "recall_100", "doc_encode_seconds", "mean_doc_latents", "mean_query_latents"} <= set(row)
+        assert finite(row["ndcg_cut_10"], row["recall_100"], row["doc_encode_seconds"], row["mean_doc_latents"],
+                      row["mean_query_latents"])
+        assert 0 <= row["ndcg_cut_10"] <= 1 and 0 <= row["recall_100"] <= 1 and row["doc_encode_seconds"] >= 0
+        assert 0 < row["mean_doc_latents"] <= min(config.doc_top_k, 512)
+        assert 0 < row["mean_query_latents"] <= min(config.query_top_k, 512)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [f"layer {r['layer']:>2}  width {r['d_sae']:>6}  nDCG@10 {r['ndcg_cut_10']:.4f}  "
+                       f"R@100 {r['recall_100']:.4f}" for r in rows]
+    assert_png(out / "layer_sweep.png")
+    # Rerun on the same dev set: measured rows are reused, as documented.
+    (out / "layer_sweep.png").unlink()
+    assert layer_sweep.main(argv) == 0
+    assert json.loads((out / "results.json").read_text())["rows"] == rows
+    assert_png(out / "layer_sweep.png")
+
+
+def test_layer_sweep_does_not_reuse_rows_of_another_setup(mini, tiny_backbone_dir, tiny_sae_dir, tmp_path):
+    """Rows measured with another dev set, backbone or dtype are stale: they must be measured again."""
+    out = tmp_path / "sweep"
+    assert layer_sweep.main(sweep_argv(mini, tiny_backbone_dir, [tiny_sae_dir], out)) == 0
+    fake = json.loads((out / "results.json").read_text())
+    fake["rows"][0]["ndcg_cut_10"] = 7.0  # an impossible value, to see whether it is reused
+    (out / "results.json").write_text(json.dumps(fake))
+    assert layer_sweep.main(sweep_argv(mini, tiny_backbone_dir, [tiny_sae_dir], out)) == 0
+    assert json.loads((out / "results.json").read_text())["rows"][0]["ndcg_cut_10"] == 7.0  # same setup: reused
+    other_backbone = tmp_path / "same-weights-other-name"
+    other_backbone.symlink_to(tiny_backbone_dir, target_is_directory=True)
+    for backbone, extra in ((tiny_backbone_dir, ["--max-queries", "2"]), (other_backbone, []),
+                            (tiny_backbone_dir, ["--torch-dtype", "bfloat16"])):
+        (out / "results.json").write_text(json.dumps(fake))
+        assert layer_sweep.main(sweep_argv(mini, backbone, [tiny_sae_dir], out, *extra)) == 0
+        result = json.loads((out / "results.json").read_text())
+        assert 0 <= result["rows"][0]["ndcg_cut_10"] <= 1, extra  # measured again
+        assert result["backbone"] == str(backbone) and result["torch_dtype"] == (extra[1] if "--torch-dtype" in extra else "float32")
+
+
+def test_impact_matrix_ignores_the_placeholder_term():
+    matrix = layer_sweep.impact_matrix([{"f3": 2, "f0": 1}, {"[unused0]": 1}], 5)
+    assert matrix.tolist() == [[1, 0, 0, 2, 0], [0, 0, 0, 0, 0]]
