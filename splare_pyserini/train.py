@@ -381,7 +381,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     with args.main_process_first(desc="training examples"):
         if data_file.exists() and (resume or not args.should_save):
             examples = read_examples(data_file)
-            logger.info("%d examples from %s", len(examples), data_file)
+            logger.info("%s: %d examples from %s", "resume" if resume else "rank", len(examples), data_file)
         else:
             examples = build_examples(config, out / "work")
             write_examples(examples, data_file)

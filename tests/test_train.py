@@ -178,7 +178,7 @@ class Stop(Exception):
     """Stands for a kill right after a checkpoint was written."""
 
 
-def test_resume_continues_an_interrupted_run_like_an_uninterrupted_one(tmp_path, monkeypatch, tiny_model_dir,
+def test_resume_continues_an_interrupted_run_like_an_uninterrupted_one(tmp_path, monkeypatch, capsys, tiny_model_dir,
                                                                        toy_triples):
     source = tmp_path / "triples.tsv"
     shutil.copy(toy_triples, source)
@@ -203,8 +203,10 @@ def test_resume_continues_an_interrupted_run_like_an_uninterrupted_one(tmp_path,
     data = (out / "train_data.jsonl").read_bytes()
     stamp = (out / "train_data.jsonl").stat().st_mtime_ns
 
-    with pytest.raises(FileExistsError, match=r"already holds checkpoints; pass --resume"):
-        main(["--config", config])  # never silently restarts over a run's checkpoints
+    with pytest.raises(SystemExit) as stop:
+        main(["--config", config])  # never silently restarts over a run's checkpoints: exit 2 with the reason
+    assert stop.value.code == 2
+    assert "already holds checkpoints; pass --resume" in capsys.readouterr().err
     assert not (out / "model").exists() and (out / "train_data.jsonl").stat().st_mtime_ns == stamp
 
     source.write_text("", encoding="utf-8")  # rebuilding the examples now would fail: they must be reused
