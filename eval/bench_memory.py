@@ -87,6 +87,14 @@ def thin(samples: list, keep: int) -> list:
     return [samples[int(i * step)] for i in range(keep)] + [samples[-1]]
 
 
+def late_rss(timeline: list) -> float | None:
+    """Largest RSS sampled in the second half of a run (encoding under way; start-up transients excluded)."""
+    if len(timeline) < 2:
+        return None
+    end = timeline[-1][0]
+    return max(rss for t, rss in timeline[:-1] if t >= end / 2) if any(t >= end / 2 for t, _ in timeline[:-1]) else None
+
+
 ENCODED = re.compile(r"encoded (\d+) records into .* in ([\d.]+) s")
 
 
@@ -114,25 +122,35 @@ def measure_scale(args: argparse.Namespace, encoder: str, scale: int, work: Path
             "docs_per_s_wall": round(docs / result["wall_s"], 1), "timeline": result["timeline"]}
 
 
+def signed(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+}"
+
+
 def render_md(results: dict) -> str:
     lines = ["# Encoder peak memory vs corpus size", "",
              "Peak RSS of one `python -m splare_pyserini.encode` subprocess per row (`wait4` ru_maxrss of that child), "
              "for the same corpus written once and N times (ids suffixed `-r0`, `-r1`, ...) into a temporary file as a stream. "
+             "RSS 2nd half: the largest RSS sampled (every 0.5 s) in the second half of the run, while documents are "
+             "encoded; the peak itself can be a start-up transient (loading the model and its 262k-token tokenizer). "
              "docs/s is the encoder's own figure (model loading excluded); wall and CPU s are the whole subprocess's, "
              "start-up included.", ""]
     for label, run in results["runs"].items():
-        lines += [f"## {label}", "", f"Command: `{run['command']}`", "",
+        tick = "``" if "`" in run["command"] else "`"
+        lines += [f"## {label}", "", f"Command: {tick}{run['command']}{tick}", "",
                   f"Encoder: `{run['encoder']}`; data: `{run['data']}`"
                   + (f" (first {run['limit']} records)" if run.get("limit") else "")
                   + f"; batch size {run['batch_size']}; {run['cpus']} CPUs, torch threads {run['torch_threads']}.", ""]
         if run.get("note"):
             lines += [run["note"], ""]
-        lines += ["| scale | docs | corpus MiB | peak RSS MiB | encode s | docs/s | wall s | CPU s |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        lines += [f"| {s['scale']}x | {s['docs']:,} | {s['corpus_mib']} | {s['peak_rss_mib']} | {s['encode_s']} | "
+        lines += [f"Remark added after the run: {remark}\n" for remark in run.get("remarks", [])]
+        lines += ["| scale | docs | corpus MiB | peak RSS MiB | RSS 2nd half MiB | encode s | docs/s | wall s | CPU s |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {s['scale']}x | {s['docs']:,} | {s['corpus_mib']} | {s['peak_rss_mib']} | {s.get('late_rss_mib')} | "
+                  f"{s['encode_s']} | "
                   f"{s['docs_per_s']} | {s['wall_s']} | {s.get('cpu_s', 'n/a')} |" for s in run["scales"]]
         lines += ["", f"Peak RSS {run['scales'][-1]['scale']}x vs {run['scales'][0]['scale']}x: "
-                  f"{run['peak_rss_growth_mib']:+} MiB ({run['peak_rss_ratio']}x)."
+                  f"{run['peak_rss_growth_mib']:+} MiB ({run['peak_rss_ratio']}x); largest RSS in the second half of "
+                  f"the run (encoding, start-up excluded): {signed(run.get('late_rss_growth_mib'))} MiB."
                   + ("" if run.get("complete", True) else " Incomplete: the run stopped before its last scale."), ""]
     return "\n".join(lines)
 
@@ -220,7 +238,11 @@ def main(argv: list[str] | None = None) -> int:
 def save(out: Path, label: str, run: dict, complete: bool) -> None:
     """Add (or replace) ``label`` in ``out/results.json``; rewrite results.md and memory.png from every entry."""
     first, last = run["scales"][0], run["scales"][-1]
-    run.update(complete=complete, peak_rss_growth_mib=round(last["peak_rss_mib"] - first["peak_rss_mib"], 1),
+    for scale in run["scales"]:
+        scale["late_rss_mib"] = late_rss(scale["timeline"])
+    late = None if None in (first["late_rss_mib"], last["late_rss_mib"]) else round(last["late_rss_mib"] - first["late_rss_mib"], 1)
+    run.update(complete=complete, late_rss_growth_mib=late,
+               peak_rss_growth_mib=round(last["peak_rss_mib"] - first["peak_rss_mib"], 1),
                peak_rss_ratio=round(last["peak_rss_mib"] / first["peak_rss_mib"], 3))
     path = out / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {"runs": {}}
