@@ -32,6 +32,8 @@ from pathlib import Path
 from splare_pyserini.readers import read_corpus
 
 MIB = 1024 * 1024
+ALLOCATOR_ENV = ("MALLOC_", "GLIBC_TUNABLES", "OMP_NUM_THREADS", "LD_PRELOAD")
+"""Environment variables that change memory or threads; the encoder inherits them, the recorded command shows them."""
 
 
 def write_repeated(source: str | Path, dest: Path, repeats: int, limit: int | None = None) -> int:
@@ -162,19 +164,20 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     runs = results["runs"]
-    fig, (bars, timeline) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (bars, timeline) = plt.subplots(1, 2, figsize=(11, 4.2))
     width = 0.8 / max(len(s["scales"]) for s in runs.values())
     for j, scale in enumerate(sorted({s["scale"] for r in runs.values() for s in r["scales"]})):
-        xs, ys, docs = [], [], []
+        xs, ys = [], []
         for i, run in enumerate(runs.values()):
             for s in run["scales"]:
                 if s["scale"] == scale:
                     xs.append(i + (j - 0.5) * width)
                     ys.append(s["peak_rss_mib"])
-                    docs.append(s["docs"])
         drawn = bars.bar(xs, ys, width, label=f"{scale}x corpus")
-        bars.bar_label(drawn, labels=[f"{y:.0f} MiB\n{d:,} docs" for y, d in zip(ys, docs)], fontsize=7)
-    bars.set_xticks(range(len(runs)), list(runs), fontsize=8)
+        bars.bar_label(drawn, labels=[f"{y:.0f}" for y in ys], fontsize=7)
+    ticks = [label.replace("-fixed-", "\nfixed-") + "\n" + " / ".join(f"{s['docs']:,}" for s in run["scales"]) + " docs"
+             for label, run in runs.items()]
+    bars.set_xticks(range(len(runs)), ticks, fontsize=7)
     bars.set_ylabel("peak RSS (MiB)")
     bars.set_title("encoder peak RSS", fontsize=10)
     bars.margins(y=0.2)
@@ -213,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     dataset = Path(args.data).name if Path(args.data).is_dir() else Path(args.data).parent.name
     label = args.label or f"{'tiny' if args.tiny else Path(args.encoder).name}-{dataset}"
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k.startswith(ALLOCATOR_ENV))
     run = {
-        "command": "python -m eval.bench_memory " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": (env + " " if env else "") + "python -m eval.bench_memory "
+                   + shlex.join(argv if argv is not None else sys.argv[1:]),
         "encoder": "tiny stand-in (eval/tiny_model.py)" if args.tiny else args.encoder, "data": args.data,
         "limit": args.limit, "batch_size": args.batch_size, "max_length": args.max_length,
         "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "note": args.note, "scales": [],
