@@ -312,9 +312,9 @@ def build_model(config: TrainConfig):
                                    "doc_top_k": settings.doc_top_k})
     backbone = model.backbone
     if backbone.torch_dtype != settings.torch_dtype:
-        import torch
+        from .backbone import _DTYPES
 
-        backbone.model.to({"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[settings.torch_dtype])
+        backbone.model.to(_DTYPES[settings.torch_dtype])
         backbone.torch_dtype = settings.torch_dtype
     lora = config.lora
     backbone.add_lora(LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,

@@ -133,19 +133,23 @@ def read_judged(folder: str | Path, split: str = "train") -> JudgedSet:
 
 
 def _check_qrels_ids(path: Path, qrels: dict, corpus: dict, queries: dict) -> None:
-    """Unknown ids in training qrels are an error (a typo would silently shrink the training set)."""
-    lines = {}
-    for lineno, raw in _raw_lines(path):
-        parts = _decode(path, lineno, raw).split()
-        if len(parts) >= 3:
-            lines.setdefault((parts[0], parts[-2]), lineno)
+    """Unknown ids in training qrels are an error (a typo would silently shrink the training set).
+    The file is read again only to name the line of a bad pair."""
     for qid, judged in qrels.items():
         for docid in judged:
-            lineno = lines.get((qid, docid), 0)
             if qid not in queries:
-                raise InputFormatError(path, lineno, f"field 'query-id': {qid!r} is not in queries.jsonl")
+                raise InputFormatError(path, _qrels_line(path, qid, docid), f"field 'query-id': {qid!r} is not in queries.jsonl")
             if docid not in corpus:
-                raise InputFormatError(path, lineno, f"field 'corpus-id': {docid!r} is not in corpus.jsonl")
+                raise InputFormatError(path, _qrels_line(path, qid, docid), f"field 'corpus-id': {docid!r} is not in corpus.jsonl")
+
+
+def _qrels_line(path: Path, qid: str, docid: str) -> int:
+    """The first line of a qrels file (BEIR 3 columns or TREC 4) judging ``qid``/``docid``; 0 if none."""
+    for lineno, raw in _raw_lines(path):
+        parts = _decode(path, lineno, raw).split()
+        if len(parts) >= 3 and (parts[0], parts[-2]) == (qid, docid):
+            return lineno
+    return 0
 
 
 def judged_examples(judged: JudgedSet, source: str) -> list[Example]:
@@ -207,7 +211,7 @@ def mine_bm25_negatives(
 
     work_dir.mkdir(parents=True, exist_ok=True)
     index = work_dir / "bm25-index"
-    if not (index / "segments_1").exists() and not any(index.glob("segments_*")):
+    if not any(index.glob("segments_*")):  # built once per work dir
         collection = lucene.write_bm25_collection(str(corpus_path), work_dir / "bm25-collection")
         lucene.index_bm25(collection.parent, index, log=work_dir / "bm25-index.log")
     topics = work_dir / "topics.tsv"
