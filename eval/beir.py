@@ -9,6 +9,16 @@ CLI, build and search Pyserini's BM25 (flat: title + text), fuse both with Pyser
 and score every run with trec_eval. ``RUN_DIR`` receives ``results.json``
 (``{dataset: {system: {metric: value}}}``), ``results.md``, ``timings.json`` and
 ``run.<dataset>.<system>.txt`` TREC run files.
+
+Multilingual benchmarks (a folder of language sub-folders, e.g. ``../shared/data/xquad-r``):
+
+    python -m eval.beir --data ../shared/data/xquad-r --out RUN_DIR [--languages de,zh] [--language auto]
+    python -m eval.beir --data ../shared/data/xquad-r --cross-lingual --out RUN_DIR   # pooled LAReQA
+    python -m eval.beir --data ../shared/data/tatoeba --cross-lingual --out RUN_DIR   # language -> English
+
+give one row per language (``xquad-r/de``) and the mean; BM25 uses each language's Lucene
+analyzer where Anserini has one (``analyzers.json`` and the table say which). See
+:mod:`eval.multilingual`.
 """
 from __future__ import annotations
 
@@ -21,6 +31,17 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from eval.multilingual import (
+    Collection,
+    bm25_analyzer,
+    cross_lingual_example,
+    discover,
+    dump,
+    example_markdown,
+    is_parallel,
+    pooled_qrels,
+    write_pooled_qrels,
+)
 from splare_pyserini import lucene
 from splare_pyserini.encode import encode_corpus, encode_topics, parse_args as encode_args
 from splare_pyserini.readers import read_corpus, read_qrels, read_topics
@@ -29,7 +50,9 @@ from splare_pyserini.trec_eval import trec_eval, write_trec_qrels
 logger = logging.getLogger("eval.beir")
 
 METRICS = ["ndcg_cut_10", "recall_100", "recall_1000", "recip_rank_10"]
-LABELS = {"ndcg_cut_10": "nDCG@10", "recall_100": "R@100", "recall_1000": "R@1000", "recip_rank_10": "MRR@10"}
+CROSS_LINGUAL_METRICS = ["map", "ndcg_cut_10", "recall_100", "recip_rank_10", "P_1"]  # LAReQA: mAP; Tatoeba: P@1
+LABELS = {"ndcg_cut_10": "nDCG@10", "recall_100": "R@100", "recall_1000": "R@1000", "recip_rank_10": "MRR@10",
+          "map": "mAP", "P_1": "P@1"}
 SYSTEMS = ("splare", "bm25-flat", "hybrid-rrf")
 
 
@@ -94,10 +117,13 @@ def encode_cached(model, corpus: Path, vectors: Path, batch_size: int, timer: St
         timer.seconds["encode corpus (docs/s)"] = round(stats["records"] / stats["seconds"], 1)
 
 
-def evaluate_dataset(data: Path, model, out: Path, batch_size: int = 16, threads: int = 2,
-                     bm25: bool = True) -> tuple[dict, dict]:
-    """All systems on one collection; returns ({system: metrics}, {stage: seconds})."""
-    name = data.name
+def evaluate_dataset(collection: Collection | Path, model, out: Path, batch_size: int = 16, threads: int = 2,
+                     bm25: bool = True, language: str | None = None,
+                     metrics: list[str] = METRICS) -> tuple[dict, dict]:
+    """All systems on one collection; returns ({system: metrics}, {stage: seconds}).
+    ``language``: Pyserini's ``--language`` for BM25 indexing and search (None: its default)."""
+    collection = collection if isinstance(collection, Collection) else Collection(collection.name, collection)
+    data, name = collection.path, collection.slug
     work = out / "work" / name
     timer = StageTimer()
     topics_src, qrels = judged_topics(data, work)
@@ -106,45 +132,113 @@ def evaluate_dataset(data: Path, model, out: Path, batch_size: int = 16, threads
     with timer.stage("index splare"):
         shutil.rmtree(index, ignore_errors=True)
         lucene.index_impact(vectors, index, threads=threads, log=work / "logs" / "index-splare.log")
-    encoded_queries = work / "splare-queries"
-    with timer.stage("encode queries"):
-        encode_topics(encode_args(["--topics", str(topics_src), "--embeddings", str(encoded_queries), "--resume"]),
-                      model=model)
+    encoded_queries = encode_queries(model, topics_src, work, timer)
     runs = {system: out / f"run.{name}.{system}.txt" for system in SYSTEMS}
     with timer.stage("search splare"):
         lucene.search_impact(index, encoded_queries / "queries.jsonl", encoded_queries / "topics.tsv",
                              runs["splare"], threads=threads, log=work / "logs" / "search-splare.log")
     if bm25:
         with timer.stage("bm25 index"):
-            collection = lucene.write_bm25_collection(str(data / "corpus.jsonl"), work / "bm25-collection")
-            shutil.rmtree(work / "bm25-index", ignore_errors=True)
-            lucene.index_bm25(collection.parent, work / "bm25-index", threads=threads, log=work / "logs" / "index-bm25.log")
+            build_bm25_index([data / "corpus.jsonl"], work, threads, language)
         with timer.stage("bm25 search"):
             lucene.search_bm25(work / "bm25-index", encoded_queries / "topics.tsv", runs["bm25-flat"],
-                               threads=threads, log=work / "logs" / "search-bm25.log")
+                               threads=threads, language=language, log=work / "logs" / "search-bm25.log")
         with timer.stage("rrf fusion"):
             lucene.fuse_rrf([runs["splare"], runs["bm25-flat"]], runs["hybrid-rrf"], log=work / "logs" / "fusion.log")
     results = {}
     with timer.stage("trec_eval"):
         for system, run in runs.items():
             if run.exists():
-                results[system] = trec_eval(qrels, run, METRICS)
+                results[system] = trec_eval(qrels, run, metrics)
     return results, timer.seconds
 
 
-def markdown_table(results: dict) -> str:
-    header = "| dataset | system | " + " | ".join(LABELS[m] for m in METRICS) + " |"
-    lines = [header, "|" + "---|" * (len(METRICS) + 2)]
+def encode_queries(model, topics: Path, work: Path, timer: StageTimer) -> Path:
+    encoded = work / "splare-queries"
+    with timer.stage("encode queries"):
+        encode_topics(encode_args(["--topics", str(topics), "--embeddings", str(encoded), "--resume"]), model=model)
+    return encoded
+
+
+def build_bm25_index(corpora: list[Path], work: Path, threads: int, language: str | None) -> Path:
+    """Pyserini's BM25 index (flat: title + text) of one or several corpora, with ``language``'s analyzer."""
+    collection_dir = work / "bm25-collection"
+    shutil.rmtree(collection_dir, ignore_errors=True)
+    for number, corpus in enumerate(corpora):
+        written = lucene.write_bm25_collection(str(corpus), collection_dir)
+        written.rename(collection_dir / f"docs-{number:03d}.jsonl")
+    shutil.rmtree(work / "bm25-index", ignore_errors=True)
+    lucene.index_bm25(collection_dir, work / "bm25-index", threads=threads, language=language,
+                      log=work / "logs" / "index-bm25.log")
+    return work / "bm25-index"
+
+
+def evaluate_pool(collections: list[Collection], model, out: Path, batch_size: int = 16, threads: int = 2,
+                  bm25: bool = True) -> tuple[dict, dict, dict]:
+    """LAReQA's pooled setting: one index of every language's documents; each language's questions
+    against it; relevant = the answer in every language. Returns (results, timings, examples)."""
+    from splare_pyserini.readers import read_corpus
+
+    benchmark = collections[0].name.split("/")[0]
+    work = out / "work" / f"{benchmark}-pooled"
+    timer = StageTimer()
+    qrels = pooled_qrels(collections)
+    qrels_file = write_pooled_qrels(qrels, work / "qrels.pooled.trec")
+    pool = work / "splare-vectors"
+    shutil.rmtree(pool, ignore_errors=True)
+    pool.mkdir(parents=True)
+    for c in collections:  # each language encoded once (cached, shared with the monolingual runs)
+        vectors = out / "work" / c.slug / "splare-vectors"
+        encode_cached(model, c.path / "corpus.jsonl", vectors, batch_size, timer)
+        for part in sorted(vectors.glob("*.jsonl")):
+            shutil.copyfile(part, pool / f"{c.language}-{part.name}")
+    with timer.stage("index splare pool"):
+        shutil.rmtree(work / "splare-index", ignore_errors=True)
+        lucene.index_impact(pool, work / "splare-index", threads=threads, log=work / "logs" / "index-splare.log")
+    neutral, _ = bm25_analyzer(collections[0], None, cross_lingual=True)
+    if bm25:
+        with timer.stage("bm25 index pool"):
+            build_bm25_index([c.path / "corpus.jsonl" for c in collections], work, threads, neutral)
+    texts = {r.docid: r.text for c in collections for r in read_corpus(c.path / "corpus.jsonl")}
+    results, examples = {}, {}
+    for c in collections:
+        name = f"{benchmark}-pooled-{c.language}"
+        lang_work = out / "work" / c.slug
+        topics_src, _ = judged_topics(c.path, lang_work)
+        encoded = encode_queries(model, topics_src, lang_work, timer)
+        runs = {system: out / f"run.{name}.{system}.txt" for system in SYSTEMS}
+        with timer.stage(f"search pool {c.language}"):
+            lucene.search_impact(work / "splare-index", encoded / "queries.jsonl", encoded / "topics.tsv",
+                                 runs["splare"], threads=threads, log=work / "logs" / f"search-splare-{c.language}.log")
+            if bm25:
+                lucene.search_bm25(work / "bm25-index", encoded / "topics.tsv", runs["bm25-flat"], threads=threads,
+                                   language=neutral, log=work / "logs" / f"search-bm25-{c.language}.log")
+                lucene.fuse_rrf([runs["splare"], runs["bm25-flat"]], runs["hybrid-rrf"],
+                                log=work / "logs" / f"fusion-{c.language}.log")
+        results[f"{benchmark}/pooled/{c.language}"] = {
+            system: trec_eval(qrels_file, run, CROSS_LINGUAL_METRICS) for system, run in runs.items() if run.exists()}
+        queries = {r.docid: r.text for r in read_topics(c.path / "queries.jsonl")}
+        examples[c.language] = cross_lingual_example(runs["splare"], qrels, queries, texts.get, collections, c.language)
+    return results, timer.seconds, examples
+
+
+def markdown_table(results: dict, analyzers: dict | None = None, metrics: list[str] = METRICS) -> str:
+    """One row per dataset and system, then a mean row per system (BEIR papers' average)."""
+    analyzers = analyzers or {}
+    extra = " BM25 analyzer |" if analyzers else ""
+    header = "| dataset | system | " + " | ".join(LABELS[m] for m in metrics) + " |" + extra
+    lines = [header, "|" + "---|" * (len(metrics) + 2 + bool(analyzers))]
     for dataset, systems in results.items():
-        for system, metrics in systems.items():
-            cells = " | ".join(f"{metrics[m]:.4f}" if m in metrics else "-" for m in METRICS)
-            lines.append(f"| {dataset} | {system} | {cells} |")
+        for system, values in systems.items():
+            cells = " | ".join(f"{values[m]:.4f}" if m in values else "-" for m in metrics)
+            note = f" {analyzers.get(dataset, '')} |" if analyzers and system != "splare" else (" |" if analyzers else "")
+            lines.append(f"| {dataset} | {system} | {cells} |{note}")
     if len(results) > 1:
         for system in SYSTEMS:
             rows = [s[system] for s in results.values() if system in s]
             if rows:
-                cells = " | ".join(f"{sum(r[m] for r in rows) / len(rows):.4f}" for m in METRICS)
-                lines.append(f"| **average** | {system} | {cells} |")
+                cells = " | ".join(f"{sum(r[m] for r in rows if m in r) / len(rows):.4f}" for m in metrics)
+                lines.append(f"| **mean ({len(rows)})** | {system} | {cells} |" + (" |" if analyzers else ""))
     return "\n".join(lines)
 
 
@@ -159,30 +253,65 @@ def timings_table(timings: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", action="append", required=True, help="BEIR-layout folder; repeat for several")
+    parser.add_argument("--data", action="append", required=True,
+                        help="BEIR-layout folder, or a folder of language sub-folders; repeat for several")
     parser.add_argument("--encoder", default=None, help="SPLARE model directory (default: the embedded default)")
     parser.add_argument("--out", required=True, help="run directory for results and run files")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-bm25", action="store_true", help="SPLARE only")
+    multi = parser.add_argument_group("multilingual")
+    multi.add_argument("--language", default="auto",
+                       help="BM25 analyzer: auto (each sub-folder's language, where Anserini has an analyzer), "
+                            "default, or a language code for every collection")
+    multi.add_argument("--languages", help="comma-separated sub-folders to evaluate (default: all)")
+    multi.add_argument("--cross-lingual", action="store_true",
+                       help="pool parallel sub-folders (LAReQA: mAP), or evaluate query->other-language "
+                            "sub-folders (Tatoeba: P@1); BM25 with one language-neutral analyzer")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from splare_pyserini.model import SplareModel
 
+    languages = args.languages.split(",") if args.languages else None
+    try:
+        benchmarks = [discover(Path(d), languages) for d in args.data]
+        for collections in benchmarks:  # a bad --language fails before the model loads
+            for c in collections:
+                bm25_analyzer(c, args.language, args.cross_lingual)
+    except ValueError as exc:
+        parser.error(str(exc))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     timer = StageTimer()
     with timer.stage("load model"):
         model = SplareModel.from_pretrained(args.encoder)
-    results, timings = {}, {"all": dict(timer.seconds)}
-    for data in map(Path, args.data):
-        if not (data / "corpus.jsonl").exists():
-            raise SystemExit(f"{data}: no corpus.jsonl (expected a BEIR-layout folder)")
-        results[data.name], timings[data.name] = evaluate_dataset(
-            data, model, out, batch_size=args.batch_size, threads=args.threads, bm25=not args.no_bm25)
+    results, timings, analyzers, examples = {}, {"all": dict(timer.seconds)}, {}, {}
+    metrics = CROSS_LINGUAL_METRICS if args.cross_lingual else METRICS
+    for collections in benchmarks:
+        if args.cross_lingual and is_parallel(collections):
+            pooled, timings[collections[0].name.split("/")[0] + "-pooled"], examples = evaluate_pool(
+                collections, model, out, batch_size=args.batch_size, threads=args.threads, bm25=not args.no_bm25)
+            results.update(pooled)
+            analyzers.update({name: bm25_analyzer(collections[0], None, True)[1] for name in pooled})
+            continue
+        for c in collections:
+            language, analyzers[c.name] = bm25_analyzer(c, args.language, args.cross_lingual)
+            results[c.name], timings[c.name] = evaluate_dataset(
+                c, model, out, batch_size=args.batch_size, threads=args.threads, bm25=not args.no_bm25,
+                language=language, metrics=metrics)
+    multilingual = any(c.language for collections in benchmarks for c in collections)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")
-    report = f"## Retrieval quality (trec_eval)\n\n{markdown_table(results)}\n\n## Wall time per stage\n\n{timings_table(timings)}\n"
+    report = (f"## Retrieval quality (trec_eval)\n\n"
+              f"{markdown_table(results, analyzers if multilingual else None, metrics)}\n\n")
+    if multilingual:
+        dump(out / "analyzers.json", analyzers)
+    if examples:
+        dump(out / "cross_lingual_examples.json", examples)
+        report += "## A pooled query whose top hits come from other languages (SPLARE)\n\n"
+        report += example_markdown(max(examples.values(), key=lambda e: e["relevant_in_other_languages_in_top"]))
+        report += "\n\n"
+    report += f"## Wall time per stage\n\n{timings_table(timings)}\n"
     (out / "results.md").write_text(report, encoding="utf-8")
     print(report)
     return 0

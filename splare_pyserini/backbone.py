@@ -123,7 +123,8 @@ class CausalLMBackbone(InputModule):
     def preprocess(self, inputs: list[str], prompt: str | None = None, max_length: int | None = None,
                    **kwargs: Any) -> dict[str, torch.Tensor]:
         """Tokenize with right padding; ``max_length`` (a training collator's override) caps below
-        ``max_seq_length``."""
+        ``max_seq_length``; ``return_offsets_mapping=True`` adds each token's character span
+        (``offset_mapping``, for explanations; drop it before :meth:`forward`)."""
         texts = [prompt + t for t in inputs] if prompt else list(inputs)
         max_length = min(max_length or self.max_seq_length, self.max_seq_length)
         # A huge document is cut before tokenization too: only max_length tokens are read anyway.
@@ -136,6 +137,7 @@ class CausalLMBackbone(InputModule):
                 truncation=True,
                 max_length=max_length,
                 return_tensors="pt",
+                return_offsets_mapping=bool(kwargs.get("return_offsets_mapping", False)),
             )
         )
 

@@ -96,6 +96,7 @@ class SplareModel:
         self.encoder = encoder
         self.config = config or SplareConfig()
         self.name_or_path = name_or_path
+        self._latent_labels = None
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -154,6 +155,8 @@ class SplareModel:
         path = Path(path)
         self.encoder.save(str(path), create_model_card=False)
         (path / SPLARE_CONFIG).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n", encoding="utf-8")
+        if self._latent_labels is not None:  # only labels loaded or set on this model travel with it
+            self._latent_labels.save(path)
 
     def _check_consistency(self) -> None:
         if self.backbone.hidden_size != self.sae.d_in:
@@ -162,6 +165,20 @@ class SplareModel:
                 f"{self.backbone.hidden_size} at layer {self.backbone.layer}"
             )
         _check_hook(self.sae.hook_name, self.backbone.layer)
+
+    @property
+    def latent_labels(self):
+        """The :class:`~splare_pyserini.latent_labels.LatentLabels` stored with the model
+        (``latents.jsonl``, written by ``python -m splare_pyserini.label_latents``), or ``None``."""
+        if self._latent_labels is None and self.name_or_path:
+            from .latent_labels import LatentLabels
+
+            self._latent_labels = LatentLabels.load(self.name_or_path)
+        return self._latent_labels
+
+    @latent_labels.setter
+    def latent_labels(self, labels) -> None:
+        self._latent_labels = labels
 
     # -- parts ------------------------------------------------------------------------------
     @property

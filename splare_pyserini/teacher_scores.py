@@ -25,8 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .train import read_examples
-from .train_data import Example
+from .train_data import Example, read_examples
 
 
 def pairs(examples: list[Example]) -> list[tuple[str, str, str, str]]:

@@ -36,10 +36,12 @@ from .train_data import (
     judged_examples,
     label_free_examples,
     mine_bm25_negatives,
+    read_examples,
     read_judged,
     read_teacher_scores,
     read_triples,
     teacher_labels,
+    write_examples,
 )
 
 logger = logging.getLogger("splare_pyserini.train")
@@ -219,10 +221,12 @@ def build_examples(config: TrainConfig, work_dir: Path) -> list[Example]:
     rng = random.Random(config.train.seed)
     examples: list[Example] = []
     for number, source in enumerate(data.sources):
-        if source.kind == "triples":
-            rows = list(read_triples(source.path, source.collection, source.queries))
+        if source.kind in ("triples", "examples"):
+            # examples files keep the source each row came from; triples get this source's label
+            rows = (read_examples(source.path) if source.kind == "examples"
+                    else list(read_triples(source.path, source.collection, source.queries)))
             for row in rows:
-                row.source = source.label
+                row.source = row.source if source.kind == "examples" and row.source else source.label
             rows = _cap(rows, source.max_examples, rng)
             if data.hard_negatives:
                 for row in rows:
@@ -263,18 +267,6 @@ def _cap(rows: list[Example], limit: int | None, rng: random.Random) -> list[Exa
     if limit is None or len(rows) <= limit:
         return rows
     return rng.sample(rows, limit)
-
-
-def write_examples(examples: list[Example], path: Path) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # one per process: torchrun ranks write it together
-    with open(tmp, "w", encoding="utf-8") as handle:
-        for ex in examples:
-            handle.write(json.dumps(dataclasses.asdict(ex), ensure_ascii=False) + "\n")
-    tmp.replace(path)
-
-
-def read_examples(path: Path) -> list[Example]:
-    return [Example(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def to_dataset(examples: list[Example], config: TrainConfig):
@@ -418,7 +410,18 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         }
         (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         logger.info("saved %s; %s", final, summary)
+    _leave_process_group(trainer)
     return final
+
+
+def _leave_process_group(trainer) -> None:
+    """torchrun/accelerate: every rank waits for rank 0's save, then the group is torn down
+    explicitly; left to interpreter exit, gloo's teardown raced and aborted a rank (SIGABRT)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        trainer.accelerator.wait_for_everyone()
+        dist.destroy_process_group()
 
 
 def _checkpoint_step(path: str) -> int:

@@ -17,8 +17,10 @@ Every error names the file, the line and the field at fault, before any training
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
 import random
 import re
 from dataclasses import dataclass, field
@@ -47,7 +49,7 @@ class Example:
 class SourceConfig:
     """One training data source. ``kind`` picks the reader; ``max_examples`` caps it (sampled with the seed)."""
 
-    kind: Literal["triples", "qrels", "label_free"]
+    kind: Literal["triples", "qrels", "label_free", "examples"]
     path: str
     split: str = "train"
     collection: str | None = None
@@ -58,8 +60,8 @@ class SourceConfig:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in ("triples", "qrels", "label_free"):
-            raise ValueError(f"source kind={self.kind!r} must be triples, qrels or label_free")
+        if self.kind not in ("triples", "qrels", "label_free", "examples"):
+            raise ValueError(f"source kind={self.kind!r} must be triples, qrels, label_free or examples")
         if self.mode not in ("title_body", "spans"):
             raise ValueError(f"source mode={self.mode!r} must be title_body or spans")
         if (self.collection is None) != (self.queries is None):
@@ -70,6 +72,49 @@ class SourceConfig:
     @property
     def label(self) -> str:
         return self.name or f"{self.kind}:{Path(self.path).name}"
+
+
+# -- examples files (what a training run writes and reads back) ------------------------------
+EXAMPLE_FIELDS = {f.name for f in dataclasses.fields(Example)}
+
+
+def write_examples(examples: list[Example], path: Path) -> None:
+    """Write ``train_data.jsonl`` atomically (one temporary per process: torchrun ranks may race)."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for ex in examples:
+            handle.write(json.dumps(dataclasses.asdict(ex), ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+def read_examples(path: str | Path) -> list[Example]:
+    """A ``train_data.jsonl[.gz]`` as a run wrote it (texts, ids, mined negatives), e.g. the shipped
+    default's ``training/train_data.jsonl.gz``, so an experiment can reuse exactly those examples."""
+    path = Path(path)
+    rows = []
+    for lineno, raw in _raw_lines(path):
+        line = _decode(path, lineno, raw)
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputFormatError(path, lineno, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(obj, dict):
+            raise InputFormatError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
+        unknown = sorted(set(obj) - EXAMPLE_FIELDS)
+        if unknown:
+            raise InputFormatError(path, lineno, f"unknown field {unknown[0]!r}")
+        for key in ("query", "positive"):
+            if not isinstance(obj.get(key), str) or not obj[key].strip():
+                raise InputFormatError(path, lineno, f"field {key!r} is missing or empty")
+        negatives, neg_ids = obj.get("negatives", []), obj.get("neg_ids", [])
+        if not isinstance(negatives, list) or not all(isinstance(n, str) for n in negatives):
+            raise InputFormatError(path, lineno, "field 'negatives' must be a list of strings")
+        if neg_ids and len(neg_ids) != len(negatives):
+            raise InputFormatError(path, lineno, f"field 'neg_ids' has {len(neg_ids)} ids for {len(negatives)} negatives")
+        rows.append(Example(**obj))
+    return rows
 
 
 # -- triples -------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ METRICS: dict[str, tuple[str, int | None, int | None]] = {
     "recall_1000_rel2": ("recall.1000", None, 2),  # TREC DL passage: relevant means grade >= 2
     "recip_rank_10": ("recip_rank", 10, None),
     "map": ("map", None, None),
+    "P_1": ("P.1", None, None),  # Tatoeba's accuracy@1 (one relevant document per query)
 }
 _LINE = re.compile(r"^(\S+)\s+all\s+(\S+)$")
 

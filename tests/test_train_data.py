@@ -13,11 +13,15 @@ from splare_pyserini.train_data import (
     judged_examples,
     label_free_examples,
     mine_bm25_negatives,
+    read_examples,
     read_judged,
     read_teacher_scores,
     read_triples,
     teacher_labels,
+    write_examples,
 )
+
+SHIPPED_EXAMPLES = Path(__file__).resolve().parents[1] / "splare_pyserini/models/splare-gemma3-270m/training/train_data.jsonl.gz"
 
 
 def write_lines(path: Path, lines) -> Path:
@@ -319,3 +323,30 @@ def test_teacher_labels(tmp_path):
     examples[1].neg_ids = ["d2"]
     with pytest.raises(ValueError, match=re.escape("teacher.run: no teacher score for query 'q2', document 'd2'")):
         teacher_labels(examples, scores, "teacher.run")
+
+
+# -- examples files (a run's train_data.jsonl, reusable as a source) -------------------------
+def test_examples_round_trip_and_the_shipped_default_reads(tmp_path):
+    rows = [Example("q één", "p", ["n"], qid="q1", pos_id="d1", neg_ids=["d2"], source="s"),
+            Example("q2", "p2", [], source="t")]
+    write_examples(rows, tmp_path / "train_data.jsonl")
+    assert read_examples(tmp_path / "train_data.jsonl") == rows
+    assert not list(tmp_path.glob("*.tmp"))
+    shipped = read_examples(SHIPPED_EXAMPLES)  # gzip, as the default model ships it
+    assert len(shipped) == 4919 and all(ex.negatives and ex.qid and ex.source for ex in shipped)
+
+
+@pytest.mark.parametrize("bad_line, field", [
+    ('{"query": "q", "positive": ', "invalid JSON"),
+    ('["q", "p"]', "JSON object"),
+    ('{"query": "q", "positive": "p", "score": 1}', "'score'"),
+    ('{"query": " ", "positive": "p"}', "'query'"),
+    ('{"query": "q"}', "'positive'"),
+    ('{"query": "q", "positive": "p", "negatives": "n"}', "'negatives'"),
+    ('{"query": "q", "positive": "p", "negatives": ["n"], "neg_ids": ["a", "b"]}', "'neg_ids'"),
+])
+def test_examples_file_errors_name_file_line_field(tmp_path, bad_line, field):
+    path = write_lines(tmp_path / "train_data.jsonl", ['{"query": "q", "positive": "p"}', bad_line])
+    with pytest.raises(InputFormatError) as exc:
+        read_examples(path)
+    assert_names(exc, path, 2, field)

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Which training signal helps the embedded default? Short LoRA runs from the zero-shot model
+# on the same examples: InfoNCE (in-batch + 1 BM25 hard negative) vs MarginMSE distilled from
+# each offline teacher (Pyserini BM25, dense all-MiniLM-L6-v2, their z-score fusion).
+# Scored on a dev set of held-out SQuAD articles (400+: never in these examples, never a test
+# set). Resumable: rerun after a stop; finished runs and evaluations are kept.
+# Usage: encode_scripts/compare_teachers.sh [WORK_DIR] [STEPS]
+set -euo pipefail
+WORK=${1:-runs/teachers}
+STEPS=${2:-40}
+DATA=${SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
+SHIPPED=splare_pyserini/models/splare-gemma3-270m/training/train_data.jsonl.gz
+mkdir -p "$WORK"
+[ -s "$WORK/examples.jsonl" ] || python -m eval.teacher_comparison prepare --examples "$SHIPPED" \
+  --squad "$DATA/train/squad-v1.1" --n-examples $((STEPS * 16)) --work "$WORK"
+for teacher in bm25 dense fusion; do
+  [ -s "$WORK/scores.$teacher.tsv" ] || python -m splare_pyserini.teacher_scores \
+    --examples "$WORK/examples.jsonl" --teacher "$teacher" --output "$WORK/scores.$teacher.tsv"
+done
+train() {  # name, extra --set arguments
+  local name=$1; shift
+  [ -d "$WORK/run-$name/model" ] && return
+  local resume=()
+  ls -d "$WORK/run-$name"/checkpoint-* >/dev/null 2>&1 && resume=(--resume)
+  python -m splare_pyserini.train --config encode_scripts/train_configs/default.yaml \
+    --output-dir "$WORK/run-$name" --set "data.sources=[{kind: examples, path: $WORK/examples.jsonl}]" \
+    --set train.max_steps="$STEPS" --set train.save_steps=10 "$@" "${resume[@]}"
+}
+evaluate() {  # name, model directory
+  [ -s "$WORK/eval-$1/results.json" ] || python -m eval.beir --data "$WORK/dev" --encoder "$2" --out "$WORK/eval-$1"
+}
+evaluate zeroshot splare-gemma3-270m-zeroshot
+train infonce
+evaluate infonce "$WORK/run-infonce/model"
+for teacher in bm25 dense fusion; do
+  train "mse-$teacher" --set loss.kind=margin_mse --set "data.teacher_scores=$WORK/scores.$teacher.tsv"
+  evaluate "mse-$teacher" "$WORK/run-mse-$teacher/model"
+done
+python -m eval.teacher_comparison report --work "$WORK" --steps "$STEPS" --out eval/results/teachers

@@ -1,0 +1,135 @@
+"""Teacher comparison for distillation: the data preparation and the report of
+``encode_scripts/compare_teachers.sh``.
+
+    python -m eval.teacher_comparison prepare --examples TRAIN_DATA.jsonl.gz --squad SQUAD_DIR \\
+        --n-examples 640 --work runs/teachers
+    python -m eval.teacher_comparison report --work runs/teachers --steps 40 --out eval/results/teachers
+
+``prepare`` writes ``examples.jsonl`` (a seeded sample of a run's training examples with every
+SQuAD example of the held-out articles removed, label-free query ids made unique per source so
+teacher scores keyed by (query, document) cannot collide) and ``dev/``, a BEIR folder of
+held-out SQuAD articles (paragraphs + a sample of their training questions). ``report``
+collects each run's ``results.json`` into one table, JSON and PNG.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+from splare_pyserini.readers import read_corpus, read_qrels, read_topics
+from splare_pyserini.train_data import read_examples, write_examples
+
+HELD_OUT_FIRST_ARTICLE = 400  # SQuAD articles 400+ were held out of SAE training for dev use
+RUNS = [("zeroshot", "zero-shot (no training)"), ("infonce", "InfoNCE, 1 BM25 hard negative"),
+        ("mse-bm25", "MarginMSE, BM25 teacher"), ("mse-dense", "MarginMSE, all-MiniLM-L6-v2 teacher"),
+        ("mse-fusion", "MarginMSE, BM25 + MiniLM z-score fusion")]
+METRICS = ["ndcg_cut_10", "recall_100", "recip_rank_10"]
+
+
+def squad_article(docid: str) -> int | None:
+    """The article number of a SQuAD paragraph id ``squad-<article>-<paragraph>``."""
+    parts = docid.split("-")
+    return int(parts[1]) if parts[0] == "squad" and len(parts) == 3 else None
+
+
+def held_out(docid: str | None, last_article: int | None = None) -> bool:
+    article = squad_article(docid or "")
+    return article is not None and article >= HELD_OUT_FIRST_ARTICLE and (last_article is None or article <= last_article)
+
+
+def prepare(args: argparse.Namespace) -> None:
+    work = Path(args.work)
+    (work / "dev" / "qrels").mkdir(parents=True, exist_ok=True)
+    rows = [ex for ex in read_examples(args.examples)
+            if not held_out(ex.pos_id) and not any(held_out(n) for n in ex.neg_ids)]
+    for ex in rows:
+        if ex.qid and ex.qid.startswith("lf-"):  # files written before label-free qids carried the source
+            ex.qid = f"{ex.source}/{ex.pos_id}"
+    keep = sorted(random.Random(args.seed).sample(range(len(rows)), min(args.n_examples, len(rows))))
+    write_examples([rows[i] for i in keep], work / "examples.jsonl")
+
+    squad = Path(args.squad)
+    last = HELD_OUT_FIRST_ARTICLE + args.dev_articles - 1
+    docs = [r for r in read_corpus(squad / "corpus.jsonl") if held_out(r.docid, last)]
+    qrels = {q: d for q, d in read_qrels(squad / "qrels" / "train.tsv").items()
+             if any(held_out(docid, last) for docid in d)}
+    qids = set(random.Random(args.seed).sample(sorted(qrels), min(args.dev_queries, len(qrels))))
+    with open(work / "dev" / "corpus.jsonl", "w", encoding="utf-8") as out:
+        out.writelines(json.dumps({"_id": r.docid, "title": "", "text": r.text}, ensure_ascii=False) + "\n" for r in docs)
+    with open(work / "dev" / "queries.jsonl", "w", encoding="utf-8") as out:
+        out.writelines(json.dumps({"_id": r.docid, "text": r.text}, ensure_ascii=False) + "\n"
+                       for r in read_topics(squad / "queries.jsonl") if r.docid in qids)
+    with open(work / "dev" / "qrels" / "test.tsv", "w", encoding="utf-8") as out:
+        out.write("query-id\tcorpus-id\tscore\n")
+        out.writelines(f"{q}\t{d}\t{r}\n" for q in sorted(qids) for d, r in sorted(qrels[q].items()))
+    print(f"{len(keep)} training examples (of {len(rows)} outside the held-out articles); "
+          f"dev: {len(docs)} paragraphs of articles {HELD_OUT_FIRST_ARTICLE}-{last}, {len(qids)} questions")
+
+
+def report(args: argparse.Namespace) -> None:
+    work, out = Path(args.work), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, bm25 = [], None
+    for name, description in RUNS:
+        results_file = work / f"eval-{name}" / "results.json"
+        if not results_file.exists():
+            print(f"{results_file}: missing, {name} left out of the table", file=sys.stderr)
+            continue
+        (dataset,) = json.loads(results_file.read_text()).values()
+        rows.append({"run": name, "description": description, **{m: dataset["splare"][m] for m in METRICS}})
+        bm25 = bm25 or dataset.get("bm25-flat")
+    summary = {"command": f"encode_scripts/compare_teachers.sh {work} {args.steps}", "steps": args.steps,
+               "batch_size": 16, "dev": str(work / "dev"), "rows": rows, "bm25_flat": bm25}
+    (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    lines = [f"# Training signal comparison ({args.steps} steps x 16 examples from the zero-shot default)", "",
+             f"Command: `{summary['command']}`; dev = held-out SQuAD articles (not a test set).", "",
+             "| run | " + " | ".join(METRICS) + " |", "| --- |" + " ---: |" * len(METRICS)]
+    lines += [f"| {r['description']} | " + " | ".join(f"{r[m]:.4f}" for m in METRICS) + " |" for r in rows]
+    if bm25:
+        lines.append("| Pyserini BM25 flat (same dev) | " + " | ".join(f"{bm25[m]:.4f}" for m in METRICS) + " |")
+    (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no PNG (pip install .[plots])", file=sys.stderr)
+        return
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.barh([r["run"] for r in rows], [r["ndcg_cut_10"] for r in rows], color="tab:blue")
+    if bm25:
+        ax.axvline(bm25["ndcg_cut_10"], color="tab:red", linestyle="--", label="BM25 flat")
+        ax.legend()
+    ax.set_xlabel("nDCG@10 on the SQuAD dev (held-out articles)")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(out / "teachers.png", dpi=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("--examples", required=True)
+    p.add_argument("--squad", required=True, help="the SQuAD v1.1 train folder (BEIR layout)")
+    p.add_argument("--work", required=True)
+    p.add_argument("--n-examples", type=int, default=640)
+    p.add_argument("--dev-articles", type=int, default=15)
+    p.add_argument("--dev-queries", type=int, default=400)
+    p.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("report")
+    r.add_argument("--work", required=True)
+    r.add_argument("--steps", type=int, required=True)
+    r.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    prepare(args) if args.command == "prepare" else report(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
