@@ -7,7 +7,7 @@ DEMO_DATA ?= $(SHARED)/data/medline
 DEMO_OUT ?= runs/demo-medline
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all clean
+.PHONY: install browser demo test test-all clean
 
 # Re-installs only when setup.cfg changed; torch is pinned (the CPU wheel on local disk).
 $(STAMP): setup.cfg pyproject.toml
@@ -20,15 +20,22 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
+# Headless Chromium for the explain HTML test (Debian's package; needs root and apt).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null; } || \
+	    echo "could not install chromium: the HTML rendering test will fail (apt-get install chromium)"; }
+
 demo: install
 	$(PY) -m eval.beir --data $(DEMO_DATA) --out $(DEMO_OUT)
 
 # pytest exits 5 when it collects no test: reported, not hidden as a pass of something that never ran.
-test: install
+test: install browser
 	SPLARE_SHARED=$(SHARED) $(PY) -m pytest -q tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
-test-all: install
+test-all: install browser
 	SPLARE_SHARED=$(SHARED) $(PY) -m pytest -q tests --runslow
 
 clean:

@@ -2,8 +2,8 @@
 
     python -m eval.tiny_model DIR      # writes DIR/gemma, DIR/sae and the model DIR/model
 
-The same model as the tests' ``tiny_model_dir`` fixture (tests/conftest.py): a random 4-layer
-Gemma 3 (hidden size 64, the real Gemma tokenizer) cut at layer 2, a random sae-lens TopK SAE
+The same model as the tests' ``tiny_model_dir`` fixture (:mod:`splare_pyserini.stand_ins`):
+a random 4-layer Gemma 3 (hidden size 64, the real Gemma tokenizer) cut at layer 2, a random sae-lens TopK SAE
 with 512 latents, query/document Top-K 8/40. It encodes in milliseconds per document, so a
 benchmark of memory or resumability can run a 50k-document corpus on a CPU.
 """
@@ -18,7 +18,7 @@ def build_tiny_model(root: str | Path) -> Path:
 
     The model directory refers to its backbone by path (``root/gemma``), so keep ``root`` whole."""
     from splare_pyserini.model import SplareConfig, SplareModel
-    from tests.conftest import TINY_LAYER, build_tiny_gemma, build_tiny_sae
+    from splare_pyserini.stand_ins import TINY_LAYER, build_tiny_gemma, build_tiny_sae
 
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)

@@ -160,13 +160,27 @@ def iter_records(
         logger.warning("%s: %d bad lines skipped (--skip-bad)", path, bad)
 
 
-def _parse_json(path: Path, lineno: int, line: str, fields: Sequence[str] | None) -> Record:
+def json_object(path: Path, lineno: int, line: str) -> dict:
+    """One JSONL line as a dict; anything else is an error naming the file and line."""
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         raise InputFormatError(path, lineno, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(obj, dict):
         raise InputFormatError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def json_object_lines(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every non-blank line of a JSONL file (``.gz`` too)."""
+    for lineno, raw in _raw_lines(path):
+        line = _decode(path, lineno, raw)
+        if line.strip():
+            yield lineno, json_object(path, lineno, line)
+
+
+def _parse_json(path: Path, lineno: int, line: str, fields: Sequence[str] | None) -> Record:
+    obj = json_object(path, lineno, line)
     key = next((k for k in ID_KEYS if k in obj), None)
     if key is None:
         raise InputFormatError(path, lineno, f"missing id field (one of {', '.join(ID_KEYS)})")

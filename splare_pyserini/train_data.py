@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Literal
 
-from .readers import InputFormatError, _decode, _raw_lines, read_corpus, read_qrels, read_topics
+from .readers import InputFormatError, _decode, _raw_lines, json_object_lines, read_corpus, read_qrels, read_topics
 
 logger = logging.getLogger(__name__)
 
@@ -92,16 +92,7 @@ def read_examples(path: str | Path) -> list[Example]:
     default's ``training/train_data.jsonl.gz``, so an experiment can reuse exactly those examples."""
     path = Path(path)
     rows = []
-    for lineno, raw in _raw_lines(path):
-        line = _decode(path, lineno, raw)
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputFormatError(path, lineno, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
-        if not isinstance(obj, dict):
-            raise InputFormatError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
+    for lineno, obj in json_object_lines(path):
         unknown = sorted(set(obj) - EXAMPLE_FIELDS)
         if unknown:
             raise InputFormatError(path, lineno, f"unknown field {unknown[0]!r}")
@@ -171,8 +162,9 @@ def read_judged(folder: str | Path, split: str = "train") -> JudgedSet:
     _check_qrels_ids(qrels_path, qrels, corpus, queries)
     answers: dict[str, list[str]] = {}
     if (folder / "answers.jsonl").exists():
-        for lineno, raw in _raw_lines(folder / "answers.jsonl"):
-            obj = json.loads(_decode(folder / "answers.jsonl", lineno, raw))
+        for lineno, obj in json_object_lines(folder / "answers.jsonl"):
+            if "_id" not in obj:
+                raise InputFormatError(folder / "answers.jsonl", lineno, "missing id field '_id'")
             answers[str(obj["_id"])] = [a for a in obj.get("answers", []) if isinstance(a, str) and a.strip()]
     return JudgedSet(corpus, queries, qrels, folder / "corpus.jsonl", answers)
 
@@ -216,14 +208,7 @@ def label_free_examples(corpus_path: str | Path, mode: str, source: str, min_wor
     (first sentence -> the remaining text). Documents too short to split are skipped."""
     corpus_path = Path(corpus_path)
     examples = []
-    for lineno, raw in _raw_lines(corpus_path):
-        line = _decode(corpus_path, lineno, raw)
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputFormatError(corpus_path, lineno, f"invalid JSON ({exc.msg})") from None
+    for _, obj in json_object_lines(corpus_path):
         docid = str(obj.get("_id", obj.get("id", "")))
         title, text = (obj.get("title") or "").strip(), (obj.get("text") or obj.get("contents") or "").strip()
         if mode == "title_body":

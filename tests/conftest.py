@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
+
+from splare_pyserini.stand_ins import TINY_LAYER, build_tiny_gemma, build_tiny_sae
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SPLARE_SHARED", REPO.parent / "shared"))
-TINY_LAYER = 2
 
 
 def pytest_addoption(parser):
@@ -33,37 +33,6 @@ def shared_data() -> Path:
     if not data.is_dir():
         pytest.skip(f"shared data not found at {data} (set SPLARE_SHARED)")
     return data
-
-
-def build_tiny_gemma(path: Path, layers: int = 4) -> Path:
-    from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
-
-    from splare_pyserini.gguf_default import materialize_gemma3_270m
-
-    torch.manual_seed(0)
-    config = Gemma3TextConfig(
-        vocab_size=262144, hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=32, sliding_window=16,
-        bos_token_id=2, eos_token_id=1, pad_token_id=0,
-    )
-    model = Gemma3ForCausalLM(config)
-    model.save_pretrained(path)
-    AutoTokenizer.from_pretrained(materialize_gemma3_270m()).save_pretrained(path)
-    return path
-
-
-def build_tiny_sae(path: Path, d_in: int = 64, d_sae: int = 512, k: int = 32, layer: int = TINY_LAYER) -> Path:
-    from sae_lens.saes.topk_sae import TopKSAE, TopKSAEConfig
-
-    torch.manual_seed(1)
-    cfg = TopKSAEConfig(d_in=d_in, d_sae=d_sae, k=k)
-    cfg.metadata.hook_name = f"blocks.{layer}.hook_resid_post"
-    sae = TopKSAE(cfg)
-    with torch.no_grad():
-        for param in sae.parameters():
-            param.normal_(0, 0.1)
-    sae.save_model(path)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 from eval import beir, bench_encode, bench_latency, bench_postings, bench_topk, layer_sweep
 from splare_pyserini import java_env, lucene
 from splare_pyserini.trec_eval import pytrec_eval_scores
-from tests.conftest import TINY_LAYER, build_tiny_sae
+from splare_pyserini.stand_ins import TINY_LAYER, build_tiny_sae
 
 java_env.configure()
 

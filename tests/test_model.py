@@ -71,7 +71,7 @@ def test_model_dir_errors_are_clear(tmp_path, tiny_model_dir):
 
 
 def test_sae_of_another_layer_or_width_is_refused(tiny_backbone_dir, tiny_sae_dir, tmp_path):
-    from tests.conftest import build_tiny_sae
+    from splare_pyserini.stand_ins import build_tiny_sae
 
     with pytest.raises(ValueError, match="blocks.2.hook_resid_post but the backbone is cut at layer 1"):
         SplareModel.build(str(tiny_backbone_dir), 1, sae_path=str(tiny_sae_dir))

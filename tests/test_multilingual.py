@@ -154,7 +154,7 @@ def two_languages(shared_data, tmp_path_factory):
     return root
 
 
-def test_tiny_end_to_end_monolingual_and_pooled(two_languages, tiny_model_dir, tmp_path):
+def test_tiny_end_to_end_monolingual_and_pooled(two_languages, tiny_model_dir, tiny_model, tmp_path):
     out = tmp_path / "run"
     run_cli("-m", "eval.beir", "--data", two_languages, "--encoder", tiny_model_dir, "--out", out)
     results = json.loads((out / "results.json").read_text())
@@ -169,6 +169,15 @@ def test_tiny_end_to_end_monolingual_and_pooled(two_languages, tiny_model_dir, t
             per_query = pytrec_eval_scores(qrels, out / f"run.xquad-mini-{lang}.{system}.txt", {"ndcg_cut.10"})
             mean = sum(q["ndcg_cut_10"] for q in per_query.values()) / len(per_query)
             assert results[f"xquad-mini/{lang}"][system]["ndcg_cut_10"] == pytest.approx(mean, abs=1e-4)
+    # The per-language diagnostics read those same files.
+    from eval.multilingual_diagnostics import language_rows
+
+    (out / "monolingual.results.json").write_bytes((out / "results.json").read_bytes())
+    rows = {r["language"]: r for r in language_rows(out, two_languages, tiny_model.backbone.tokenizer)}
+    assert rows["en"]["jaccard_with_en"] == 1.0 and rows["en"]["fertility_vs_en"] == 1.0
+    assert 0 <= rows["de"]["jaccard_with_en"] < 1 and 0 <= rows["de"]["answer_match"] <= 1
+    assert rows["de"]["gap"] == pytest.approx(results["xquad-mini/de"]["splare"]["ndcg_cut_10"]
+                                              - results["xquad-mini/de"]["bm25-flat"]["ndcg_cut_10"], abs=1e-4)
     # Pooled: both languages' sentences in one index, the union qrels, mAP.
     parts = sorted((out / "work").glob("xquad-mini-*/splare-vectors/*.jsonl"))
     stamps = [p.stat().st_mtime_ns for p in parts]

@@ -64,7 +64,7 @@ def test_release_and_sae_id_go_through_sae_lens_hub_loader_offline(tmp_path, tin
 def test_storage_dtype_is_kept_on_save_while_computing_in_float32(tmp_path):
     import json
 
-    from tests.conftest import build_tiny_sae
+    from splare_pyserini.stand_ins import build_tiny_sae
 
     src = build_tiny_sae(tmp_path / "src")
     cfg = json.loads((src / "cfg.json").read_text())
