@@ -68,7 +68,7 @@ class CausalLMBackbone(InputModule):
     depend on the batch it is in.
     """
 
-    config_keys = ["model_name_or_path", "layer", "max_seq_length", "torch_dtype", "exclude_bos"]
+    config_keys = ["model_name_or_path", "layer", "max_seq_length", "torch_dtype", "exclude_bos", "bidirectional"]
     save_in_root = False
 
     def __init__(
@@ -78,6 +78,7 @@ class CausalLMBackbone(InputModule):
         max_seq_length: int = 512,
         torch_dtype: str = "float32",
         exclude_bos: bool = True,
+        bidirectional: bool = False,
         model: torch.nn.Module | None = None,
         tokenizer: Any | None = None,
     ) -> None:
@@ -100,6 +101,23 @@ class CausalLMBackbone(InputModule):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._captured: list[torch.Tensor] = []
         self._hook = decoder_layers(self.model)[self.layer].register_forward_hook(self._capture)
+        self.bidirectional = False
+        if bidirectional:
+            self.set_bidirectional(True)
+
+    def set_bidirectional(self, flag: bool) -> None:
+        """Attend to both sides (no causal mask), for architectures with a switch for it (Gemma 3's
+        ``use_bidirectional_attention``, as EmbeddingGemma); saved in the module config."""
+        config = self.model.config
+        text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        if not hasattr(text_config, "use_bidirectional_attention"):
+            raise ValueError(f"{self.model_name_or_path}: {type(text_config).__name__} has no "
+                             "use_bidirectional_attention switch; bidirectional attention is not available")
+        text_config.use_bidirectional_attention = bool(flag)
+        for module in self.model.modules():  # attention modules read is_causal at construction
+            if hasattr(module, "is_causal") and hasattr(module, "layer_idx"):
+                module.is_causal = not flag
+        self.bidirectional = bool(flag)
 
     @staticmethod
     def _load_truncated(model_name_or_path: str, layer: int, dtype: torch.dtype):

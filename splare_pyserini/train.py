@@ -64,6 +64,7 @@ class ModelSettings:
     torch_dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
     query_top_k: int | None = 40
     doc_top_k: int | None = 400
+    bidirectional: bool = False  # drop the causal mask (Gemma 3's use_bidirectional_attention)
 
     def __post_init__(self) -> None:
         if self.backbone is not None:
@@ -308,6 +309,8 @@ def build_model(config: TrainConfig):
 
         backbone.model.to(_DTYPES[settings.torch_dtype])
         backbone.torch_dtype = settings.torch_dtype
+    if settings.bidirectional != backbone.bidirectional:
+        backbone.set_bidirectional(settings.bidirectional)
     lora = config.lora
     backbone.add_lora(LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                  target_modules=lora.target_modules, bias="none"))

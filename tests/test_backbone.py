@@ -47,3 +47,22 @@ def test_huge_text_is_cut_before_tokenization(tiny_backbone_dir):
     backbone = CausalLMBackbone(str(tiny_backbone_dir), layer=0, max_seq_length=16)
     features = backbone.preprocess(["word " * 2_000_000])
     assert features["input_ids"].shape == (1, 16)
+
+
+def test_bidirectional_attention_sees_later_tokens_and_is_saved(tiny_backbone_dir, tmp_path):
+    def first_token_states(backbone, texts):
+        with torch.inference_mode():
+            return backbone(dict(backbone.preprocess(texts)))["token_embeddings"][:, 1]
+
+    texts = ["protein folding in the cell", "protein folding in the sea"]  # same first tokens
+    causal = CausalLMBackbone(str(tiny_backbone_dir), layer=2)
+    states = first_token_states(causal, texts)
+    torch.testing.assert_close(states[0], states[1])  # causal: blind to what follows
+    both = CausalLMBackbone(str(tiny_backbone_dir), layer=2, bidirectional=True)
+    states = first_token_states(both, texts)
+    assert not torch.allclose(states[0], states[1])  # bidirectional: sees the last word
+    both.save(str(tmp_path / "b"))
+    reloaded = CausalLMBackbone.load(str(tmp_path / "b"))
+    assert reloaded.bidirectional and torch.equal(first_token_states(reloaded, texts), states)
+    causal.set_bidirectional(True)  # the switch on a loaded model (training from a causal base)
+    torch.testing.assert_close(first_token_states(causal, texts), states)

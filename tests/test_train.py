@@ -21,7 +21,16 @@ from safetensors.torch import load_file
 
 from splare_pyserini import train as train_mod
 from splare_pyserini.model import SplareModel
-from splare_pyserini.train import TrainConfig, build_examples, build_loss, main, read_examples, to_dataset, train
+from splare_pyserini.train import (
+    TrainConfig,
+    build_examples,
+    build_loss,
+    build_model,
+    main,
+    read_examples,
+    to_dataset,
+    train,
+)
 from splare_pyserini.train_callbacks import SplareConfigOnSave
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -360,6 +369,15 @@ def test_examples_source_reuses_a_runs_examples(tmp_path, tiny_model_dir):
     assert len(examples) == 50 and not (tmp_path / "work").exists()  # nothing mined
     assert all(everything[(ex.source, ex.qid, ex.pos_id)] == ex for ex in examples)
     assert examples == build_examples(config, tmp_path / "work")  # same seed, same sample
+
+
+def test_bidirectional_setting_reaches_the_saved_model(tmp_path, tiny_model_dir, toy_triples):
+    config = TrainConfig.from_yaml(write_config(tmp_path / "c.yaml", tiny_model_dir, toy_triples, tmp_path / "out",
+                                                model={"bidirectional": True}))
+    model = build_model(config)
+    assert model.backbone.bidirectional and model.backbone.has_adapter()
+    model.save_pretrained(tmp_path / "saved")
+    assert SplareModel.from_pretrained(tmp_path / "saved").backbone.bidirectional
 
 
 # -- data parallel ---------------------------------------------------------------------------
