@@ -26,6 +26,7 @@ HELD_OUT_FIRST_ARTICLE = 400  # SQuAD articles 400+ were held out of SAE trainin
 RUNS = [("zeroshot", "zero-shot (no training)"), ("infonce", "InfoNCE, 1 BM25 hard negative"),
         ("mse-bm25", "MarginMSE, BM25 teacher"), ("mse-dense", "MarginMSE, all-MiniLM-L6-v2 teacher"),
         ("mse-fusion", "MarginMSE, BM25 + MiniLM z-score fusion"),
+        ("mse-dense-x80", "MarginMSE, all-MiniLM-L6-v2 teacher x 80 (student's scale)"),
         ("infonce-bidirectional", "InfoNCE, bidirectional attention (causal mask dropped)")]
 METRICS = ["ndcg_cut_10", "recall_100", "recip_rank_10"]
 

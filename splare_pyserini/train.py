@@ -92,6 +92,9 @@ class DataSettings:
     hard_negatives: int = 1
     bm25_depth: int = 50
     teacher_scores: str | None = None
+    # Multiplies teacher scores: MarginMSE regresses the student's margins onto the teacher's, so
+    # their scales must match (the default's margins are ~25x all-MiniLM's cosine margins).
+    teacher_scale: float = 1.0
     query_max_length: int = 32
     doc_max_length: int = 192
 
@@ -101,6 +104,8 @@ class DataSettings:
             raise ValueError("data.sources is empty: nothing to train on")
         if self.hard_negatives < 0:
             raise ValueError(f"data.hard_negatives={self.hard_negatives} must be >= 0")
+        if not self.teacher_scale > 0:
+            raise ValueError(f"data.teacher_scale={self.teacher_scale} must be positive")
 
 
 @dataclass
@@ -279,6 +284,7 @@ def to_dataset(examples: list[Example], config: TrainConfig):
         columns[f"negative_{i + 1}"] = [e.negatives[i] for e in examples]
     if config.loss.kind != "infonce":
         scores = teacher_labels(examples, read_teacher_scores(config.data.teacher_scores), config.data.teacher_scores)
+        scores = [[config.data.teacher_scale * value for value in row] for row in scores]
         if config.loss.kind == "margin_mse":
             columns["label"] = [[row[0] - neg for neg in row[1:]] for row in scores]
         else:

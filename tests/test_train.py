@@ -260,6 +260,8 @@ def test_config_errors_name_the_file_and_field(tmp_path, tiny_model_dir, toy_tri
         TrainConfig.from_yaml(good, ["trian.max_steps=1"])
     with pytest.raises(ValueError, match=r"--set 'train': expected section.key=value"):
         TrainConfig.from_yaml(good, ["train"])
+    with pytest.raises(ValueError, match=r"good\.yaml.*data\.teacher_scale=0 must be positive"):
+        TrainConfig.from_yaml(good, ["data.teacher_scale=0"])
 
     values = yaml.safe_load(path.read_text())
     del values["data"]
@@ -351,6 +353,9 @@ def test_distillation_from_teacher_scores_trains(tmp_path, monkeypatch, tiny_mod
     expected = [[12 + i / 4 - (4 - i / 8)] if kind == "margin_mse" else [12 + i / 4, 4 - i / 8] for i in range(8)]
     assert [len(row) for row in labels] == [len(row) for row in expected]
     assert sum(labels, []) == pytest.approx(sum(expected, []))
+    config.data.teacher_scale = 2.5  # teacher scores rescaled to the student's score scale
+    assert sum(to_dataset(examples, config)["label"], []) == pytest.approx([2.5 * v for v in sum(expected, [])])
+    config.data.teacher_scale = 1.0
     # a pair the teacher did not score is an error naming the file, the query and the document
     scores = id_triples / "teacher.txt"
     scores.write_text("".join(scores.read_text().splitlines(keepends=True)[:-1]))
