@@ -32,11 +32,22 @@ class LatentLabel:
     """What one latent responds to on the labelling corpus."""
 
     latent: int
-    label: str  # its top tokens, " | "-joined ("" if it never fired)
+    label: str  # its top tokens, " | "-joined, "[dense N%]" first if always on ("" if it never fired)
     fires: int = 0  # token positions where it was active
     density: float = 0.0  # fires / tokens read
     top_tokens: list[dict] = field(default_factory=list)  # {token, count, max_weight}, by summed weight
     examples: list[dict] = field(default_factory=list)  # {docid, left, token, right, weight}, strongest first
+
+
+DENSE_DENSITY = 0.2
+"""A latent active on at least this share of tokens is labelled as dense: its top tokens are then
+just the corpus' most frequent ones (the default SAE has a few that fire on ~all tokens)."""
+
+
+def label_text(top_tokens: list[dict], density: float) -> str:
+    """The short label: the top 3 tokens, ``[dense 97%]``-prefixed for near-always-on latents."""
+    tokens = " | ".join(t["token"] for t in top_tokens[:3])
+    return f"[dense {density:.0%}] {tokens}" if density >= DENSE_DENSITY else tokens
 
 
 class LatentLabels:
@@ -149,9 +160,8 @@ class LatentLabeler:
                    for tok, (c, _, m) in ranked[: self.tokens_per_latent] if tok]
             examples = [{"docid": docid, "left": left, "token": token, "right": right, "weight": round(w, 4)}
                         for w, _, _, docid, (left, token, right) in sorted(self.heaps[latent], reverse=True)]
-            out.append(LatentLabel(
-                latent=latent, label=" | ".join(t["token"] for t in top[:3]), fires=self.fires[latent],
-                density=round(self.fires[latent] / self.tokens, 6) if self.tokens else 0.0,
-                top_tokens=top, examples=examples))
+            density = round(self.fires[latent] / self.tokens, 6) if self.tokens else 0.0
+            out.append(LatentLabel(latent=latent, label=label_text(top, density), fires=self.fires[latent],
+                                   density=density, top_tokens=top, examples=examples))
         return LatentLabels(out, {**(info or {}), "documents": self.docs, "tokens": self.tokens,
                                   "active_latents": sum(1 for f in self.fires if f)})

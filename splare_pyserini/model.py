@@ -16,14 +16,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Iterable, Literal, Sequence
 
 import torch
 
-from .sparse_vectors import quantize, to_sparse_dicts, top_k
+from .sparse_vectors import latent_name, quantize, to_sparse_dicts, top_k
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +58,16 @@ class SplareConfig:
     ``query_top_k``/``doc_top_k``: latents kept per vector (None keeps every active one).
     ``quantization_scale``: integer impact = round(weight * scale).
     ``pooling``: ``max`` (SPLARE) or ``sum`` over tokens.
+    ``stop_latents``: latents removed from every vector after Top-K, as stopwords from an index:
+    the near-always-on ones (``python -m splare_pyserini.label_latents --stop-density D``) add an
+    almost constant score and the longest posting lists.
     """
 
     query_top_k: int | None = 40
     doc_top_k: int | None = 400
     quantization_scale: float = 100.0
     pooling: str = "max"
+    stop_latents: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in ("query_top_k", "doc_top_k"):
@@ -74,6 +78,9 @@ class SplareConfig:
             raise ValueError(f"quantization_scale={self.quantization_scale!r} must be > 0")
         if self.pooling not in ("max", "sum"):
             raise ValueError(f"pooling={self.pooling!r} must be 'max' or 'sum'")
+        if not all(isinstance(i, int) and i >= 0 for i in self.stop_latents):
+            raise ValueError(f"stop_latents must be latent indices (non-negative integers), got {self.stop_latents!r}")
+        self.stop_latents = sorted(set(self.stop_latents))
 
     def top_k_for(self, kind: Kind) -> int | None:
         return self.query_top_k if kind == "query" else self.doc_top_k
@@ -222,6 +229,9 @@ class SplareModel:
             for start in batches:
                 idx = order[start: start + batch_size]
                 vectors = to_sparse_dicts(top_k(self.pooled([texts[i] for i in idx]), k))
+                if self.config.stop_latents:
+                    stop = {latent_name(i) for i in self.config.stop_latents}
+                    vectors = [{n: w for n, w in v.items() if n not in stop} for v in vectors]
                 for i, vector in zip(idx, vectors):
                     out[i] = vector
         return out  # type: ignore[return-value]

@@ -67,7 +67,7 @@ def test_labeler_on_hand_made_activations():
     labeler.add("d2", TokenActivations(text, spans, weights))  # same weights: ties break to d1
     labels = labeler.labels()
     red = labels[0]
-    assert red.fires == 6 and red.label == "red | car"
+    assert red.fires == 6 and red.label == "[dense 75%] red | car"  # active on 6 of 8 tokens
     assert red.top_tokens[0] == {"token": "red", "count": 4, "max_weight": 3.0}
     assert [(e["docid"], e["token"], e["weight"]) for e in red.examples] == [("d1", "red", 3.0), ("d2", "red", 3.0)]
     assert red.examples[0]["left"] == "ple " and red.examples[0]["right"] == " car"
@@ -91,7 +91,7 @@ def test_label_latents_cli_writes_loadable_deterministic_labels(toy, tmp_path):
     assert len(active) == labels.info["active_latents"] > 10
     for latent in active:
         assert labels[latent].examples[0]["weight"] == pytest.approx(float(best[latent]), abs=1e-3)
-        assert labels[latent].label and labels[latent].label.split(" | ")[0] == labels[latent].top_tokens[0]["token"]
+        assert labels[latent].label.split("] ")[-1].split(" | ")[0] == labels[latent].top_tokens[0]["token"]
     assert all(float(best[latent]) == 0 for latent in set(range(model.sae.d_sae)) - set(active))
     # Deterministic: the same command writes the same bytes (batch size changes nothing either).
     run_cli("-m", "splare_pyserini.label_latents", "--encoder", model_dir, "--corpus", data / "corpus.jsonl",
@@ -197,3 +197,52 @@ def test_html_page_renders_in_headless_chromium(toy, tmp_path):
     assert len(colours) > 50  # text, cards, shading: not a blank page
     orange = sum(n for n, (r, g, b) in colours if r > 200 and 80 < g < 190 and b < 90)
     assert orange > 200  # the contribution bars / shaded tokens are drawn
+
+
+# -- stop latents (the densest latents removed, as stopwords) ----------------------------------
+def test_stop_latents_filter_after_top_k_and_the_cli_sets_them(toy, tmp_path):
+    from splare_pyserini.label_latents import stop_latents
+    from splare_pyserini.model import SplareConfig
+
+    data, work, model_dir = toy
+    texts = [r.text for r in read_corpus(data / "corpus.jsonl")][:12]
+    model = SplareModel.from_pretrained(model_dir)
+    plain = model.encode_impacts(texts)
+    labels = model.latent_labels
+    stop = stop_latents(labels, 0.3)
+    assert stop and all(labels[i].density >= 0.3 for i in stop)
+    assert all(labels[i].density < 0.3 for i in set(labels.by_latent) - set(stop))
+    model.config = SplareConfig(**{**model.config.to_dict(), "stop_latents": stop})
+    names = {latent_name(i) for i in stop}
+    assert model.encode_impacts(texts) == [{n: w for n, w in v.items() if n not in names} for v in plain]
+    # The CLI writes them into the model's config, from the stored labels (no corpus pass).
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    run_cli("-m", "splare_pyserini.label_latents", "--encoder", copy, "--stop-density", "0.3")
+    assert SplareModel.from_pretrained(copy).config.stop_latents == stop
+    with pytest.raises(ValueError, match="stop_latents must be latent indices"):
+        SplareConfig(stop_latents=[-1])
+
+
+def test_eval_stop_latents_on_an_eval_run_layout(toy, tmp_path):
+    from splare_pyserini.trec_eval import write_trec_qrels
+
+    data, work, model_dir = toy
+    run_dir = tmp_path / "run"
+    toy_work = run_dir / "work" / "toy"
+    toy_work.mkdir(parents=True)
+    shutil.copytree(work / "vectors", toy_work / "splare-vectors")
+    run_cli("-m", "splare_pyserini.encode", "input", "--topics", data / "queries.jsonl",
+            "output", "--embeddings", toy_work / "splare-queries", "encoder", "--encoder", model_dir)
+    write_trec_qrels(data / "qrels" / "test.tsv", toy_work / "qrels.test.trec")
+    run_cli("-m", "eval.stop_latents", "--run-dir", run_dir, "--dataset", "toy", "--labels", model_dir,
+            "--densities", "0.5", "0.2", "--out", tmp_path / "out")
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["results"]["toy"]
+    assert [r["density"] for r in rows] == [None, 0.5, 0.2]
+    assert rows[0]["stop_latents"] == 0 and rows[0]["stop_latents"] <= rows[1]["stop_latents"] <= rows[2]["stop_latents"]
+    assert rows[0]["postings"] >= rows[1]["postings"] >= rows[2]["postings"]
+    assert rows[0]["postings"] == sum(len(v) for v in indexed_vectors(work).values())
+    stop = {latent_name(i) for i in LatentLabels.load(model_dir).by_latent if LatentLabels.load(model_dir)[i].density >= 0.2}
+    filtered = run_dir / "stop-latents" / "toy-0.2" / "vectors"
+    assert not any(set(json.loads(line)["vector"]) & stop for part in filtered.glob("*.jsonl") for line in open(part))
+    assert (tmp_path / "out" / "stop_latents.png").exists()
