@@ -2,7 +2,8 @@
 
 No script, no external asset: the query's latents, the document text with each token shaded
 by how much it carries the shared latents (sum over shared latents of ``q_w x`` the token's
-weight for that latent; hover a token for its latents), and the contribution bar chart.
+weight for that latent, min-max scaled over the text; hover a token for its latents), and
+the contribution bar chart.
 """
 from __future__ import annotations
 
@@ -65,13 +66,17 @@ def _shaded_document(ex: Explanation, model: SplareModel) -> str:
         strengths.append(sum(shared[latent].query_weight * w for latent, w in fired))
         titles.append("; ".join(f"{latent_name(lat)} {shared[lat].label} ({w:.2f})"
                                 for lat, w in sorted(fired, key=lambda x: -x[1])[:5]))
-    peak = max(strengths, default=0) or 1
+    # Min-max over the shaded tokens: latents that fire on nearly every token would otherwise
+    # shade the whole text alike and hide the tokens that make the difference.
+    shaded = [x for x in strengths if x]
+    low, high = min(shaded, default=0.0), max(shaded, default=0.0)
+    span = (high - low) or high or 1.0
     out, cursor = [], 0
     for (start, end), strength, title in zip(acts.spans, strengths, titles):
         if start < cursor:  # overlapping spans (rare byte-fallback pieces): keep the text once
             continue
         out.append(html.escape(text[cursor:start]))
-        alpha = 0.85 * strength / peak
+        alpha = 0.1 + 0.75 * (strength - low) / span if high > low else 0.5
         piece = html.escape(text[start:end])
         out.append(f'<span class="tok" style="background:rgba(249,115,22,{alpha:.2f})" title="{html.escape(title)}">'
                    f'{piece}</span>' if strength else piece)
