@@ -12,6 +12,8 @@ question ids in every language) and reports per language:
 - ``answer_match``: share of a question's latents present in its answer sentence (the
   latent-level analogue of lexical overlap), and ``answer_score_share``: share of the
   question's weight mass matched, both means over questions;
+- ``other_match``: the same share for a random non-relevant sentence of that language, and
+  ``answer_minus_other``: how much more the answer matches than any sentence (discrimination);
 - nDCG@10 of SPLARE and BM25 from the monolingual table, and the gap.
 
 Writes ``results.json``, ``results.md`` and ``multilingual.png``.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import statistics
 import sys
 from pathlib import Path
@@ -54,12 +57,16 @@ def language_rows(run_dir: Path, data: Path, tokenizer) -> list[dict]:
         docs = read_vectors(run_dir / "work" / f"{benchmark}-{lang}" / "splare-vectors")
         qrels = read_qrels(data / lang / "qrels" / "test.tsv")
         texts = [json.loads(line)["text"] for line in open(data / lang / "queries.jsonl", encoding="utf-8")]
-        match, share = [], []
+        match, share, other = [], [], []
+        doc_ids = sorted(docs)
+        rng = random.Random(0)
         for qid, vector in queries[lang].items():
             for docid in qrels.get(qid, {}):
                 d = docs[docid]
                 match.append(sum(1 for n in vector if n in d) / len(vector))
                 share.append(sum(w for n, w in vector.items() if n in d) / sum(vector.values()))
+            negative = rng.choice([d for d in doc_ids if d not in qrels.get(qid, {})][:200] or doc_ids)
+            other.append(sum(1 for n in vector if n in docs[negative]) / len(vector))
         shared = [q for q in queries[lang] if q in english]
         scores = mono[f"{benchmark}/{lang}"]
         rows.append({
@@ -72,6 +79,8 @@ def language_rows(run_dir: Path, data: Path, tokenizer) -> list[dict]:
             "cosine_with_en": round(statistics.mean(cosine(queries[lang][q], english[q]) for q in shared), 4),
             "answer_match": round(statistics.mean(match), 4),
             "answer_score_share": round(statistics.mean(share), 4),
+            "other_match": round(statistics.mean(other), 4),
+            "answer_minus_other": round(statistics.mean(match) - statistics.mean(other), 4),
         })
     en_tokens = next((r["tokens_per_question"] for r in rows if r["language"] == "en"), None)
     for row in rows:
@@ -99,10 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     gaps = [r["gap"] for r in rows]
     summary = {"command": "python -m eval.multilingual_diagnostics " + " ".join(argv or sys.argv[1:]), "rows": rows,
                "correlation_gap_vs": {k: correlation(gaps, [r[k] for r in rows])
-                                      for k in ("answer_match", "jaccard_with_en", "fertility_vs_en")}}
+                                      for k in ("answer_minus_other", "answer_match", "jaccard_with_en",
+                                                "fertility_vs_en")}}
     (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     columns = ["language", "splare_ndcg_10", "bm25_ndcg_10", "gap", "tokens_per_question", "fertility_vs_en",
-               "jaccard_with_en", "cosine_with_en", "answer_match", "answer_score_share"]
+               "jaccard_with_en", "cosine_with_en", "answer_match", "other_match", "answer_minus_other"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
     lines += ["", "Pearson correlation over languages of the nDCG@10 gap (SPLARE - BM25) with: "
@@ -124,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     left.set_xticks(list(x), [r["language"] for r in rows])
     left.set_ylabel("nDCG@10, XQuAD-R monolingual")
     left.legend(fontsize=8)
-    right.bar([i - 0.2 for i in x], [r["answer_match"] for r in rows], 0.4, label="question latents in its answer")
+    right.bar([i - 0.2 for i in x], [r["answer_minus_other"] for r in rows], 0.4,
+              label="question latents in its answer - in another sentence")
     right.bar([i + 0.2 for i in x], [r["jaccard_with_en"] for r in rows], 0.4, label="Jaccard with the English question")
     right.set_xticks(list(x), [r["language"] for r in rows])
     right.legend(fontsize=8)

@@ -106,8 +106,13 @@ def fingerprint(files: list[Path]) -> str:
 
 
 def model_files(folder: Path) -> list[Path]:
-    """The files of a model directory that determine its vectors (not its card or training logs)."""
-    return [p for p in folder.rglob("*") if p.is_file() and p.name != "README.md" and "training" not in p.relative_to(folder).parts]
+    """The files of a model directory that determine its vectors (not its card, training logs or
+    latent labels)."""
+    from .latent_labels import LATENT_LABELS_FILE, LATENT_LABELS_INFO
+
+    ignored = {"README.md", LATENT_LABELS_FILE, LATENT_LABELS_INFO}
+    return [p for p in folder.rglob("*")
+            if p.is_file() and p.name not in ignored and "training" not in p.relative_to(folder).parts]
 
 
 def shard_records(records: Iterator[Record], shard_id: int, shard_num: int) -> Iterator[Record]:

@@ -97,6 +97,11 @@ def test_label_latents_cli_writes_loadable_deterministic_labels(toy, tmp_path):
     run_cli("-m", "splare_pyserini.label_latents", "--encoder", model_dir, "--corpus", data / "corpus.jsonl",
             "--batch-size", 4, "--output", tmp_path)
     assert (tmp_path / LATENT_LABELS_FILE).read_bytes() == (model_dir / LATENT_LABELS_FILE).read_bytes()
+    # Labels do not change the encode cache's model fingerprint (they do not change vectors).
+    from splare_pyserini.encode import model_files
+
+    names = {p.name for p in model_files(model_dir)}
+    assert "splare_config.json" in names and not names & {LATENT_LABELS_FILE, "latents_info.json"}
     # Labels travel with save_pretrained once loaded.
     model.save_pretrained(tmp_path / "copy")
     assert (tmp_path / "copy" / LATENT_LABELS_FILE).read_bytes() == (model_dir / LATENT_LABELS_FILE).read_bytes()
