@@ -71,7 +71,7 @@ def test_labeler_on_hand_made_activations():
     assert red.top_tokens[0] == {"token": "red", "count": 4, "max_weight": 3.0}
     assert [(e["docid"], e["token"], e["weight"]) for e in red.examples] == [("d1", "red", 3.0), ("d2", "red", 3.0)]
     assert red.examples[0]["left"] == "ple " and red.examples[0]["right"] == " car"
-    assert labels[1].label == "apple" and labels[2].label == "" and labels[2].fires == 0
+    assert labels[1].label == "[dense 25%] apple" and labels[2].label == "" and labels[2].fires == 0
     assert labels.info["tokens"] == 8 and labels.info["active_latents"] == 2
     assert red.density == pytest.approx(6 / 8)
 
