@@ -74,6 +74,9 @@ def test_labeler_on_hand_made_activations():
     assert labels[1].label == "[dense 25%] apple" and labels[2].label == "" and labels[2].fires == 0
     assert labels.info["tokens"] == 8 and labels.info["active_latents"] == 2
     assert red.density == pytest.approx(6 / 8)
+    from splare_pyserini.latent_labels import label_text
+
+    assert label_text([{"token": "gene"}, {"token": "genes"}], 0.19) == "gene | genes"  # below the dense cut
 
 
 def test_label_latents_cli_writes_loadable_deterministic_labels(toy, tmp_path):
