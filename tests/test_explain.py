@@ -96,7 +96,7 @@ def test_label_latents_cli_writes_loadable_deterministic_labels(toy, tmp_path):
         assert labels[latent].examples[0]["weight"] == pytest.approx(float(best[latent]), abs=1e-3)
         assert labels[latent].label.split("] ")[-1].split(" | ")[0] == labels[latent].top_tokens[0]["token"]
     assert all(float(best[latent]) == 0 for latent in set(range(model.sae.d_sae)) - set(active))
-    # Deterministic: the same command writes the same bytes (batch size changes nothing either).
+    # Deterministic: the same command writes the same bytes.
     run_cli("-m", "splare_pyserini.label_latents", "--encoder", model_dir, "--corpus", data / "corpus.jsonl",
             "--batch-size", 4, "--output", tmp_path)
     assert (tmp_path / LATENT_LABELS_FILE).read_bytes() == (model_dir / LATENT_LABELS_FILE).read_bytes()
