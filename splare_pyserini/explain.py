@@ -13,6 +13,7 @@ if not). From Python: :func:`explain_hit` for a ``LuceneImpactSearcher`` hit.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from dataclasses import asdict, dataclass, field
@@ -102,18 +103,23 @@ def searched_query(searcher, query: str) -> dict[str, int]:
     return {t: w for t, w in searcher.encode(query).items() if t in searcher.idf and searcher.idf[t] > searcher.min_idf}
 
 
-def explain_hit(searcher, query: str, hit=None, docid: str | None = None, k: int = 1000) -> Explanation:
-    """Explain a ``LuceneImpactSearcher`` hit (or ``docid``, searched to depth ``k`` for its score)."""
+@functools.lru_cache(maxsize=4)
+def _index_reader(index_dir: str):
+    """One Lucene reader per index, kept: explaining every hit of a run must not reopen it each time."""
     from pyserini.index.lucene import LuceneIndexReader
 
+    return LuceneIndexReader(index_dir)
+
+
+def explain_hit(searcher, query: str, hit=None, docid: str | None = None, k: int = 1000) -> Explanation:
+    """Explain a ``LuceneImpactSearcher`` hit (or ``docid``, searched to depth ``k`` for its score)."""
     model = getattr(searcher.query_encoder, "model", None)
     label = _labeller(model)
     q = searched_query(searcher, query)
     docid = hit.docid if hit is not None else docid
     score = float(hit.score) if hit is not None else next(
         (float(h.score) for h in searcher.search(query, k=k) if h.docid == docid), None)
-    reader = LuceneIndexReader(searcher.index_dir)
-    d, text = document_impacts(reader, docid, list(q))
+    d, text = document_impacts(_index_reader(str(searcher.index_dir)), docid, list(q))
     return Explanation(query, query_latents(q, label), docid, score, contributions(q, d, label), text)
 
 

@@ -143,9 +143,12 @@ class LatentLabeler:
                 entry = (*key, docid, self._context(acts.text, start, end))
                 (heapq.heappush if len(heap) < self.examples_per_latent else heapq.heapreplace)(heap, entry)
 
+    def _ranked_tokens(self, latent: int) -> list[tuple[str, list[float]]]:
+        """Tallied tokens by summed weight (ties: alphabetical, so no dependence on hashing)."""
+        return sorted(self.tallies[latent].items(), key=lambda kv: (-kv[1][1], kv[0]))
+
     def _prune(self, latent: int) -> None:
-        ranked = sorted(self.tallies[latent].items(), key=lambda kv: (-kv[1][1], kv[0]))
-        self.tallies[latent] = dict(ranked[: self.max_tokens_per_latent])
+        self.tallies[latent] = dict(self._ranked_tokens(latent)[: self.max_tokens_per_latent])
 
     def _context(self, text: str, start: int, end: int) -> tuple[str, str, str]:
         left = _SPACES.sub(" ", text[max(0, start - self.context_chars): start]).lstrip()
@@ -155,9 +158,8 @@ class LatentLabeler:
     def labels(self, info: dict | None = None) -> LatentLabels:
         out = []
         for latent in range(self.d_sae):
-            ranked = sorted(self.tallies[latent].items(), key=lambda kv: (-kv[1][1], kv[0]))
             top = [{"token": tok, "count": int(c), "max_weight": round(m, 4)}
-                   for tok, (c, _, m) in ranked[: self.tokens_per_latent] if tok]
+                   for tok, (c, _, m) in self._ranked_tokens(latent)[: self.tokens_per_latent] if tok]
             examples = [{"docid": docid, "left": left, "token": token, "right": right, "weight": round(w, 4)}
                         for w, _, _, docid, (left, token, right) in sorted(self.heaps[latent], reverse=True)]
             density = round(self.fires[latent] / self.tokens, 6) if self.tokens else 0.0

@@ -224,13 +224,13 @@ class SplareModel:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc=f"encode {kind}s", unit="batch")
+        stop = {latent_name(i) for i in self.config.stop_latents}
         self.encoder.eval()
         with torch.inference_mode():
             for start in batches:
                 idx = order[start: start + batch_size]
                 vectors = to_sparse_dicts(top_k(self.pooled([texts[i] for i in idx]), k))
-                if self.config.stop_latents:
-                    stop = {latent_name(i) for i in self.config.stop_latents}
+                if stop:
                     vectors = [{n: w for n, w in v.items() if n not in stop} for v in vectors]
                 for i, vector in zip(idx, vectors):
                     out[i] = vector
