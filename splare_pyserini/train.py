@@ -424,13 +424,21 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
 
 
 def _leave_process_group(trainer) -> None:
-    """torchrun/accelerate: every rank waits for rank 0's save, then the group is torn down
-    explicitly; left to interpreter exit, gloo's teardown raced and aborted a rank (SIGABRT)."""
+    """torchrun/accelerate: every rank waits for rank 0's save; the trainer (so DDP's reducer and
+    its gloo process group) is then kept alive until the rank ends with :func:`_end_rank`.
+
+    Freeing them here deadlocked a rank about once in 10 loaded runs (py-spy): the main thread,
+    holding the GIL, joins a gloo worker in ``~ProcessGroupGloo`` while that worker, destroying the
+    last barrier's work, waits for the GIL to decref a tensor (pytorch/pytorch#190489). Left to
+    interpreter exit, the same teardown aborted a rank (SIGABRT)."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         trainer.accelerator.wait_for_everyone()
-        dist.destroy_process_group()
+        _KEEP_UNTIL_EXIT.append(trainer)
+
+
+_KEEP_UNTIL_EXIT: list = []  # distributed trainers, never freed before os._exit (see above)
 
 
 def _checkpoint_step(path: str) -> int:
@@ -457,7 +465,19 @@ def main(argv: list[str] | None = None) -> int:
         train(config, resume=args.resume)
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _end_rank()
     return 0
+
+
+def _end_rank() -> None:
+    """End a torchrun/accelerate rank once everything is written, without freeing the process
+    group or finalizing the interpreter: both race gloo's worker threads for the GIL (see
+    :func:`_leave_process_group`). Python API users in a distributed job end ranks the same way."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from splare_pyserini.model import SplareConfig, SplareModel, default_model_dir
 
@@ -101,6 +102,37 @@ def test_bf16_backbone_keeps_the_sae_in_float32(tiny_backbone_dir, tiny_sae_dir,
     again = SplareModel.from_pretrained(tmp_path / "bf16")
     assert all(p.dtype == torch.float32 for p in again.sae.parameters())
     assert again.encode(TEXTS[:2], "document") == vectors
+
+
+def test_inference_adapter_runs_in_the_backbone_dtype_and_is_resaved_unchanged(tiny_backbone_dir, tiny_sae_dir, tmp_path):
+    """A loaded adapter is cast to a bf16 backbone's dtype (no float32 round trip per LoRA layer),
+    the full-precision file on disk is what a re-save writes, and trained weights are still saved."""
+    from peft import LoraConfig
+
+    model = SplareModel.build(str(tiny_backbone_dir), 2, sae_path=str(tiny_sae_dir), torch_dtype="bfloat16")
+    model.backbone.add_lora(LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    assert {p.dtype for n, p in model.backbone.model.named_parameters() if "lora_" in n} == {torch.float32}
+    model.save_pretrained(tmp_path / "trained")
+    adapter = "0_CausalLMBackbone/adapter_model.safetensors"
+    stored = load_file(tmp_path / "trained" / adapter)
+    assert {t.dtype for t in stored.values()} == {torch.float32}
+
+    loaded = SplareModel.from_pretrained(tmp_path / "trained")
+    lora = {n: p for n, p in loaded.backbone.model.named_parameters() if "lora_" in n}
+    assert lora and {p.dtype for p in lora.values()} == {torch.bfloat16}
+    assert not any(p.requires_grad for p in lora.values())
+    vectors = loaded.encode(TEXTS[:2], "document")
+    loaded.save_pretrained(tmp_path / "resaved")
+    assert (tmp_path / "resaved" / adapter).read_bytes() == (tmp_path / "trained" / adapter).read_bytes()
+    assert SplareModel.from_pretrained(tmp_path / "resaved").encode(TEXTS[:2], "document") == vectors
+
+    # weights changed after loading (made trainable) are saved as they are, not the old file
+    for p in lora.values():
+        p.requires_grad_(True)
+        p.data.add_(1.0)
+    loaded.save_pretrained(tmp_path / "changed")
+    changed = load_file(tmp_path / "changed" / adapter)
+    assert any(not torch.equal(changed[k].float(), stored[k]) for k in stored)
 
 
 def test_peft_lora_adapter_is_saved_and_loaded_with_the_model(tiny_model_dir, tmp_path):

@@ -386,7 +386,6 @@ def test_bidirectional_setting_reaches_the_saved_model(tmp_path, tiny_model_dir,
 
 
 # -- data parallel ---------------------------------------------------------------------------
-@pytest.mark.slow  # teardown flake: a rank hung (futex) after the last save once in ~7 runs under heavy load
 def test_torchrun_two_processes_gloo_train_and_write_one_model(tmp_path, tiny_model_dir, toy_triples):
     out = tmp_path / "ddp"
     config = write_config(tmp_path / "c.yaml", tiny_model_dir, toy_triples, out,
@@ -394,7 +393,7 @@ def test_torchrun_two_processes_gloo_train_and_write_one_model(tmp_path, tiny_mo
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
            "-m", "splare_pyserini.train", "--config", config]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                          timeout=600)  # a hung rank fails the test instead of stalling the suite
+                          timeout=600)  # a hung rank would fail the test instead of stalling the suite
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert [p.name for p in out.glob("model*")] == ["model"]
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]
