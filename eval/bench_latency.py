@@ -61,6 +61,30 @@ def qps(searcher, queries: list[str], threads: int, hits: int) -> float:
     return len(queries) / (time.perf_counter() - start)
 
 
+def java_query(vector: dict[str, int]):
+    """The query as the Java map Pyserini's impact searcher sends (for Java-only timings)."""
+    from pyserini.pyclass import JHashMap, JInt
+
+    query = JHashMap()
+    for term, weight in vector.items():
+        query.put(term, JInt(weight))
+    return query
+
+
+def minimal_indexes(work: Path) -> tuple[Path, Path]:
+    """SPLARE and BM25 indexes of the same inputs with nothing stored but the ids: what stored
+    fields cost per hit (Anserini reads each hit's stored document) is then out of both timings.
+    BM25 uses Anserini's default (English) analyzer here."""
+    from splare_pyserini.lucene import index_bm25, index_impact
+
+    splare, bm25 = work / "splare-index-nostore", work / "bm25-index-nostore"
+    if not list(splare.glob("segments_*")):
+        index_impact(work / "splare-vectors", splare, store_raw=False)
+    if not list(bm25.glob("segments_*")):
+        index_bm25(work / "bm25-collection", bm25, store=False)
+    return splare, bm25
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", required=True)
@@ -69,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--encoder", default=None, help="model for query-encoding latency (default: embedded)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--no-stored-fields", action="store_true",
+                        help="also time both systems on indexes without stored raw text/vectors, positions or "
+                             "doc vectors (built once from the same inputs, kept in the work dir)")
     args = parser.parse_args(argv)
     java_env.configure()
     from pyserini.search.lucene import LuceneImpactSearcher, LuceneSearcher
@@ -77,43 +104,44 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(args.run_dir) / "work" / args.dataset
     queries = [line.rstrip("\n").split("\t", 1)[1] for line in open(work / "splare-queries" / "topics.tsv", encoding="utf-8")]
-    splare = LuceneImpactSearcher(str(work / "splare-index"), CachedVectors(work / "splare-queries" / "queries.jsonl"), min_idf=-1)
-    bm25 = LuceneSearcher(str(work / "bm25-index"))
-    for searcher in (splare, bm25):  # warm-up: JIT and page cache
-        time_each(lambda q, s=searcher: s.search(q, k=args.hits), queries, 1)
+    cached = CachedVectors(work / "splare-queries" / "queries.jsonl")
     result = {"command": "python -m eval.bench_latency " + " ".join(argv or sys.argv[1:]), "queries": len(queries),
               "hits": args.hits, "systems": {}}
-    from pyserini.pyclass import JHashMap, JInt
-
-    def java_query(text: str):
-        query = JHashMap()
-        for term, weight in splare.query_encoder.encode(text).items():
-            query.put(term, JInt(weight))
-        return query
-
-    java_queries = {"splare": {q: java_query(q) for q in queries}, "bm25-flat": {q: q for q in queries}}
-    for name, searcher, index in (("splare", splare, "splare-index"), ("bm25-flat", bm25, "bm25-index")):
-        times = time_each(lambda q, s=searcher: s.search(q, k=args.hits), queries, args.repeats)
-        built = java_queries[name]
-        java_times = time_each(lambda q, s=searcher, b=built: s.object.search(b[q], args.hits), queries, args.repeats)
-        result["systems"][name] = {
-            "search_p50_ms": round(1000 * statistics.median(times), 3),
-            "search_p95_ms": round(1000 * percentile(times, 0.95), 3),
-            "java_search_p50_ms": round(1000 * statistics.median(java_times), 3),
-            "java_search_p95_ms": round(1000 * percentile(java_times, 0.95), 3),
-            "qps_1_thread": round(qps(searcher, queries, 1, args.hits), 1),
-            "qps_2_threads": round(qps(searcher, queries, 2, args.hits), 1),
-            "index_bytes": dir_size(work / index),
-        }
+    pairs = [("", work / "splare-index", work / "bm25-index")]
+    if args.no_stored_fields:
+        pairs.append((" (no stored fields)", *minimal_indexes(work)))
+    for suffix, splare_index, bm25_index in pairs:
+        splare = LuceneImpactSearcher(str(splare_index), cached, min_idf=-1)
+        bm25 = LuceneSearcher(str(bm25_index))
+        java_queries = {"splare": {q: java_query(cached.encode(q)) for q in queries}, "bm25-flat": {q: q for q in queries}}
+        for name, searcher in (("splare", splare), ("bm25-flat", bm25)):
+            time_each(lambda q, s=searcher: s.search(q, k=args.hits), queries, 1)  # warm-up: JIT and page cache
+            times = time_each(lambda q, s=searcher: s.search(q, k=args.hits), queries, args.repeats)
+            built = java_queries[name]
+            java_times = time_each(lambda q, s=searcher, b=built: s.object.search(b[q], args.hits), queries, args.repeats)
+            result["systems"][name + suffix] = {
+                "search_p50_ms": round(1000 * statistics.median(times), 3),
+                "search_p95_ms": round(1000 * percentile(times, 0.95), 3),
+                "java_search_p50_ms": round(1000 * statistics.median(java_times), 3),
+                "java_search_p95_ms": round(1000 * percentile(java_times, 0.95), 3),
+                "qps_1_thread": round(qps(searcher, queries, 1, args.hits), 1),
+                "qps_2_threads": round(qps(searcher, queries, 2, args.hits), 1),
+                "mean_hits_returned": round(statistics.mean(len(searcher.search(q, k=args.hits)) for q in queries), 1),
+                "index_bytes": dir_size(splare_index if name == "splare" else bm25_index),
+            }
+        splare.close()
+        bm25.close()
+        s, b = result["systems"]["splare" + suffix], result["systems"]["bm25-flat" + suffix]
+        key = suffix.strip(" ()").replace(" ", "_")
+        ratios = result.setdefault("splare_over_bm25" + ("_" + key if key else ""), {})
+        ratios.update({"search_p50": round(s["search_p50_ms"] / b["search_p50_ms"], 2),
+                       "java_search_p50": round(s["java_search_p50_ms"] / b["java_search_p50_ms"], 2),
+                       "index_size": round(s["index_bytes"] / b["index_bytes"], 2)})
     encoder = SplareQueryEncoder(args.encoder)
     encoder.encode(queries[0])
     times = time_each(encoder.encode, queries, 1)
     result["systems"]["splare"]["query_encode_p50_ms"] = round(1000 * statistics.median(times), 1)
     result["systems"]["splare"]["query_encode_p95_ms"] = round(1000 * percentile(times, 0.95), 1)
-    s, b = result["systems"]["splare"], result["systems"]["bm25-flat"]
-    result["splare_over_bm25_search_p50"] = round(s["search_p50_ms"] / b["search_p50_ms"], 2)
-    result["splare_over_bm25_java_search_p50"] = round(s["java_search_p50_ms"] / b["java_search_p50_ms"], 2)
-    result["splare_over_bm25_index_size"] = round(s["index_bytes"] / b["index_bytes"], 2)
     print(json.dumps(result, indent=2))
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)

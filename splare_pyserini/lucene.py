@@ -32,11 +32,13 @@ def pyserini(module: str, *args: str, log: Path | None = None) -> list[str]:
     return cmd
 
 
-def index_impact(vectors_dir: Path, index_dir: Path, threads: int = 2, log: Path | None = None) -> list[str]:
-    """Lucene impact index of JsonVectorCollection JSONL (weights are term frequencies)."""
+def index_impact(vectors_dir: Path, index_dir: Path, threads: int = 2, log: Path | None = None,
+                 store_raw: bool = True) -> list[str]:
+    """Lucene impact index of JsonVectorCollection JSONL (weights are term frequencies); ``store_raw``
+    keeps each document's vector (explanations read it; 5.8x the bytes of the postings on Medline)."""
     return pyserini("pyserini.index.lucene", "--collection", "JsonVectorCollection", "--input", vectors_dir,
                     "--index", index_dir, "--generator", "DefaultLuceneDocumentGenerator", "--threads", threads,
-                    "--impact", "--pretokenized", "--storeRaw", log=log)
+                    "--impact", "--pretokenized", *(["--storeRaw"] if store_raw else []), log=log)
 
 
 def write_bm25_collection(corpus: str, out_dir: Path) -> Path:
@@ -54,11 +56,14 @@ def write_bm25_collection(corpus: str, out_dir: Path) -> Path:
 
 
 def index_bm25(collection_dir: Path, index_dir: Path, threads: int = 2, language: str | None = None,
-               log: Path | None = None) -> list[str]:
+               log: Path | None = None, store: bool = True) -> list[str]:
+    """BM25 index as Pyserini's prebuilt ones (positions, doc vectors, raw text), or with ``store=False``
+    nothing stored but the ids."""
     extra = ["--language", language] if language else []
+    stored = ["--storePositions", "--storeDocvectors", "--storeRaw"] if store else []
     return pyserini("pyserini.index.lucene", "--collection", "JsonCollection", "--input", collection_dir,
                     "--index", index_dir, "--generator", "DefaultLuceneDocumentGenerator", "--threads", threads,
-                    "--storePositions", "--storeDocvectors", "--storeRaw", *extra, log=log)
+                    *stored, *extra, log=log)
 
 
 def search_impact(index_dir: Path, encoded_queries: Path, topics: Path, run: Path, hits: int = 1000,

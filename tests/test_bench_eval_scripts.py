@@ -128,29 +128,43 @@ def test_strongest_breaks_ties_by_name():
 def test_bench_latency(beir_run, tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "latency"
     argv = ["--run-dir", str(beir_run), "--dataset", "mini", "--repeats", "2", "--hits", "100",
-            "--encoder", str(tiny_model_dir), "--out", str(out)]
+            "--encoder", str(tiny_model_dir), "--no-stored-fields", "--out", str(out)]
     assert bench_latency.main(argv) == 0
     result = json.loads((out / "latency.mini.json").read_text())
     printed = capsys.readouterr().out
     assert json.loads(printed[printed.index("{\n"):]) == result  # the printed report is the file
     assert result["command"] == "python -m eval.bench_latency " + " ".join(argv)
     assert result["queries"] == len(QUERIES) and result["hits"] == 100
-    assert set(result["systems"]) == {"splare", "bm25-flat"}
+    suffix = " (no stored fields)"
+    assert set(result["systems"]) == {"splare", "bm25-flat", "splare" + suffix, "bm25-flat" + suffix}
     work = beir_run / "work" / "mini"
-    for name, index in (("splare", "splare-index"), ("bm25-flat", "bm25-index")):
+    indexes = {"splare": "splare-index", "bm25-flat": "bm25-index",
+               "splare" + suffix: "splare-index-nostore", "bm25-flat" + suffix: "bm25-index-nostore"}
+    for name, index in indexes.items():
         s = result["systems"][name]
         assert {"search_p50_ms", "search_p95_ms", "java_search_p50_ms", "java_search_p95_ms", "qps_1_thread",
-                "qps_2_threads", "index_bytes"} <= set(s)
+                "qps_2_threads", "mean_hits_returned", "index_bytes"} <= set(s)
         assert finite(*s.values()) and all(v > 0 for v in s.values())
         assert s["search_p50_ms"] <= s["search_p95_ms"] and s["java_search_p50_ms"] <= s["java_search_p95_ms"]
-        assert s["search_p50_ms"] < 5_000 and s["qps_1_thread"] < 1e6
+        assert s["search_p50_ms"] < 5_000 and s["qps_1_thread"] < 1e6 and s["mean_hits_returned"] <= 100
         assert s["index_bytes"] == bench_latency.dir_size(work / index)
+    # the minimal indexes store nothing but ids: smaller, the same postings (the same hits come back)
+    for name in ("splare", "bm25-flat"):
+        full, bare = result["systems"][name], result["systems"][name + suffix]
+        assert bare["index_bytes"] < full["index_bytes"] and bare["mean_hits_returned"] == full["mean_hits_returned"]
+    from pyserini.index.lucene import LuceneIndexReader
+
+    bare, full = LuceneIndexReader(str(work / "splare-index-nostore")), LuceneIndexReader(str(work / "splare-index"))
+    assert bare.stats() == full.stats()  # same documents, terms and postings
+    docid = bare.convert_internal_docid_to_collection_docid(0)
+    assert bare.doc_raw(docid) is None and full.doc_raw(docid)
     s, b = result["systems"]["splare"], result["systems"]["bm25-flat"]
     assert 0 < s["query_encode_p50_ms"] <= s["query_encode_p95_ms"] < 10_000
-    for key, num, den in (("search_p50", "search_p50_ms", "search_p50_ms"),
-                          ("java_search_p50", "java_search_p50_ms", "java_search_p50_ms"),
-                          ("index_size", "index_bytes", "index_bytes")):
-        assert result[f"splare_over_bm25_{key}"] == pytest.approx(s[num] / b[den], abs=0.006)
+    for ratios, tail in (("splare_over_bm25", ""), ("splare_over_bm25_no_stored_fields", suffix)):
+        s, b = result["systems"]["splare" + tail], result["systems"]["bm25-flat" + tail]
+        for key, field in (("search_p50", "search_p50_ms"), ("java_search_p50", "java_search_p50_ms"),
+                           ("index_size", "index_bytes")):
+            assert result[ratios][key] == pytest.approx(s[field] / b[field], abs=0.006)
 
 
 def test_percentile():
