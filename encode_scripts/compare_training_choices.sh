@@ -27,3 +27,4 @@ run temperature-5 --set loss.temperature=5.0
 run lora-r4 --set lora.r=4 --set lora.alpha=8
 run flops-x10 --set loss.flops_query=5.0e-3 --set loss.flops_doc=3.0e-3
 run mse-dense-x80 --set loss.kind=margin_mse --set "data.teacher_scores=$WORK/scores.dense.tsv" --set data.teacher_scale=80
+python -m eval.teacher_comparison report --work "$WORK" --steps "$STEPS" --table choices --out eval/results/training-choices

@@ -28,6 +28,16 @@ RUNS = [("zeroshot", "zero-shot (no training)"), ("infonce", "InfoNCE, 1 BM25 ha
         ("mse-fusion", "MarginMSE, BM25 + MiniLM z-score fusion"),
         ("mse-dense-x80", "MarginMSE, all-MiniLM-L6-v2 teacher x 80 (student's scale)"),
         ("infonce-bidirectional", "InfoNCE, bidirectional attention (causal mask dropped)")]
+CHOICE_RUNS = [("infonce", "InfoNCE, temperature 1, LoRA r 16, FLOPS 5e-4/3e-4 (the default config)"),
+               ("temperature-5", "temperature 5"), ("lora-r4", "LoRA r 4 (alpha 8)"),
+               ("flops-x10", "FLOPS weights x 10 (5e-3/3e-3)"),
+               ("mse-dense-x80", "MarginMSE, all-MiniLM-L6-v2 teacher x 80 (student's scale)")]
+# table -> (runs, folder prefix of their scores, title, script, PNG name)
+TABLES = {
+    "teachers": (RUNS, "eval-", "Training signal comparison", "encode_scripts/compare_teachers.sh", "teachers.png"),
+    "choices": (CHOICE_RUNS, "score-", "Training choices, one field changed at a time",
+                "encode_scripts/compare_training_choices.sh", "choices.png"),
+}
 METRICS = ["ndcg_cut_10", "recall_100", "recip_rank_10"]
 
 
@@ -74,19 +84,20 @@ def prepare(args: argparse.Namespace) -> None:
 def report(args: argparse.Namespace) -> None:
     work, out = Path(args.work), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    runs, prefix, title, script, png = TABLES[args.table]
     rows, bm25 = [], None
-    for name, description in RUNS:
-        results_file = work / f"eval-{name}" / "results.json"
+    for name, description in runs:
+        results_file = work / f"{prefix}{name}" / "results.json"
         if not results_file.exists():
             print(f"{results_file}: missing, {name} left out of the table", file=sys.stderr)
             continue
         (dataset,) = json.loads(results_file.read_text()).values()
         rows.append({"run": name, "description": description, **{m: dataset["splare"][m] for m in METRICS}})
         bm25 = bm25 or dataset.get("bm25-flat")
-    summary = {"command": f"encode_scripts/compare_teachers.sh {work} {args.steps}", "steps": args.steps,
+    summary = {"command": f"{script} {work} {args.steps}", "steps": args.steps,
                "batch_size": 16, "dev": str(work / "dev"), "rows": rows, "bm25_flat": bm25}
     (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    lines = [f"# Training signal comparison ({args.steps} steps x 16 examples from the zero-shot default)", "",
+    lines = [f"# {title} ({args.steps} steps x 16 examples from the zero-shot default)", "",
              f"Command: `{summary['command']}`; dev = held-out SQuAD articles (not a test set).", "",
              "| run | " + " | ".join(METRICS) + " |", "| --- |" + " ---: |" * len(METRICS)]
     lines += [f"| {r['description']} | " + " | ".join(f"{r[m]:.4f}" for m in METRICS) + " |" for r in rows]
@@ -110,7 +121,7 @@ def report(args: argparse.Namespace) -> None:
     ax.set_xlabel("nDCG@10 on the SQuAD dev (held-out articles)")
     ax.invert_yaxis()
     fig.tight_layout()
-    fig.savefig(out / "teachers.png", dpi=120)
+    fig.savefig(out / png, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--work", required=True)
     r.add_argument("--steps", type=int, required=True)
     r.add_argument("--out", required=True)
+    r.add_argument("--table", choices=sorted(TABLES), default="teachers",
+                   help="teachers: compare_teachers.sh + compare_bidirectional.sh runs; choices: compare_training_choices.sh")
     args = parser.parse_args(argv)
     prepare(args) if args.command == "prepare" else report(args)
     return 0
