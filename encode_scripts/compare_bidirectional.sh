@@ -9,18 +9,7 @@ set -euo pipefail
 WORK=${1:-runs/teachers}
 STEPS=${2:-40}
 [ -s "$WORK/examples.jsonl" ] || { echo "run encode_scripts/compare_teachers.sh $WORK $STEPS first" >&2; exit 2; }
-run() {  # name, extra --set arguments
-  local name=$1; shift
-  if [ ! -d "$WORK/run-$name/model" ]; then
-    local resume=()
-    ls -d "$WORK/run-$name"/checkpoint-* >/dev/null 2>&1 && resume=(--resume)
-    python -m splare_pyserini.train --config encode_scripts/train_configs/default.yaml \
-      --output-dir "$WORK/run-$name" --set "data.sources=[{kind: examples, path: $WORK/examples.jsonl}]" \
-      --set train.max_steps="$STEPS" --set train.save_steps=10 "$@" "${resume[@]}"
-  fi
-  [ -s "$WORK/eval-$name/results.json" ] || python -m eval.beir --data "$WORK/dev" \
-    --encoder "$WORK/run-$name/model" --out "$WORK/eval-$name"
-}
-run infonce-bidirectional --set model.bidirectional=true
-run mse-dense-x80 --set loss.kind=margin_mse --set "data.teacher_scores=$WORK/scores.dense.tsv" --set data.teacher_scale=80
+source "$(dirname "$0")/short_run.sh"
+short_run infonce-bidirectional eval- --set model.bidirectional=true
+short_run mse-dense-x80 eval- --set loss.kind=margin_mse --set "data.teacher_scores=$WORK/scores.dense.tsv" --set data.teacher_scale=80
 python -m eval.teacher_comparison report --work "$WORK" --steps "$STEPS" --out eval/results/teachers

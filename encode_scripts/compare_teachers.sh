@@ -17,23 +17,13 @@ for teacher in bm25 dense fusion; do
   [ -s "$WORK/scores.$teacher.tsv" ] || python -m splare_pyserini.teacher_scores \
     --examples "$WORK/examples.jsonl" --teacher "$teacher" --output "$WORK/scores.$teacher.tsv"
 done
-train() {  # name, extra --set arguments
-  local name=$1; shift
-  [ -d "$WORK/run-$name/model" ] && return
-  local resume=()
-  ls -d "$WORK/run-$name"/checkpoint-* >/dev/null 2>&1 && resume=(--resume)
-  python -m splare_pyserini.train --config encode_scripts/train_configs/default.yaml \
-    --output-dir "$WORK/run-$name" --set "data.sources=[{kind: examples, path: $WORK/examples.jsonl}]" \
-    --set train.max_steps="$STEPS" --set train.save_steps=10 "$@" "${resume[@]}"
-}
+source "$(dirname "$0")/short_run.sh"
 evaluate() {  # name, model directory
   [ -s "$WORK/eval-$1/results.json" ] || python -m eval.beir --data "$WORK/dev" --encoder "$2" --out "$WORK/eval-$1"
 }
 evaluate zeroshot splare-gemma3-270m-zeroshot
-train infonce
-evaluate infonce "$WORK/run-infonce/model"
+short_run infonce eval-
 for teacher in bm25 dense fusion; do
-  train "mse-$teacher" --set loss.kind=margin_mse --set "data.teacher_scores=$WORK/scores.$teacher.tsv"
-  evaluate "mse-$teacher" "$WORK/run-mse-$teacher/model"
+  short_run "mse-$teacher" eval- --set loss.kind=margin_mse --set "data.teacher_scores=$WORK/scores.$teacher.tsv"
 done
 python -m eval.teacher_comparison report --work "$WORK" --steps "$STEPS" --out eval/results/teachers
