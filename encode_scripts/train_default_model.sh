@@ -5,7 +5,7 @@
 # Resumable: run it again after a stop and it continues from the last checkpoint.
 # Usage: encode_scripts/train_default_model.sh [STOP_AFTER_STEPS]
 #   STOP_AFTER_STEPS ends the run early at that step while keeping the full run's schedule
-#   (the shipped model: 200 of 307, the time budget of one session on a 2-core CPU).
+#   (the shipped model ran 1-200 in one session, then was resumed to 307, the full epoch).
 set -euo pipefail
 CONFIG=encode_scripts/train_configs/default.yaml
 OUT=runs/train-default
