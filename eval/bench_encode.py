@@ -113,20 +113,22 @@ def main(argv: list[str] | None = None) -> int:
         "splare_fraction_of_roofline": round(result["splare_tokens_per_s"] / (gflops * 1e9 / per_token), 3),
     })
     if args.variants:
+        def rates(seconds: float) -> dict[str, float]:
+            return {"tokens_per_s": round(tokens / seconds, 1), "docs_per_s": round(len(texts) / seconds, 2)}
+
         result["variants"] = {}
         for name, torch_dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):  # backbone + adapter
             model.backbone.model.to(torch_dtype)
             for length_sorted in (False, True):
                 seconds = time_splare(model, texts, args.batch_size, length_sorted)
                 label = f"{name}, {'length-sorted' if length_sorted else 'input order'}"
-                result["variants"][label] = {"tokens_per_s": round(tokens / seconds, 1), "docs_per_s": round(len(texts) / seconds, 2)}
+                result["variants"][label] = rates(seconds)
         if model.backbone.has_adapter():  # before: peft's default, the adapter upcast to float32
             lora = [p for n, p in model.backbone.model.named_parameters() if "lora_" in n]
             for p in lora:
                 p.data = p.data.float()
             seconds = time_splare(model, texts, args.batch_size, True)
-            result["variants"]["bfloat16, float32 LoRA adapter (peft's upcast), length-sorted"] = {
-                "tokens_per_s": round(tokens / seconds, 1), "docs_per_s": round(len(texts) / seconds, 2)}
+            result["variants"]["bfloat16, float32 LoRA adapter (peft's upcast), length-sorted"] = rates(seconds)
             for p in lora:
                 p.data = p.data.to(torch.bfloat16)
     print(json.dumps(result, indent=2))

@@ -78,9 +78,9 @@ def minimal_indexes(work: Path) -> tuple[Path, Path]:
     from splare_pyserini.lucene import index_bm25, index_impact
 
     splare, bm25 = work / "splare-index-nostore", work / "bm25-index-nostore"
-    if not list(splare.glob("segments_*")):
+    if not any(splare.glob("segments_*")):
         index_impact(work / "splare-vectors", splare, store_raw=False)
-    if not list(bm25.glob("segments_*")):
+    if not any(bm25.glob("segments_*")):
         index_bm25(work / "bm25-collection", bm25, store=False)
     return splare, bm25
 
@@ -107,15 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     cached = CachedVectors(work / "splare-queries" / "queries.jsonl")
     result = {"command": "python -m eval.bench_latency " + " ".join(argv or sys.argv[1:]), "queries": len(queries),
               "hits": args.hits, "systems": {}}
+    # the same queries against every index pair (min_idf=-1: no index-dependent filtering)
+    java_queries = {"splare": {q: java_query(cached.encode(q)) for q in queries}, "bm25-flat": {q: q for q in queries}}
     pairs = [("", work / "splare-index", work / "bm25-index")]
     if args.no_stored_fields:
         pairs.append((" (no stored fields)", *minimal_indexes(work)))
     for suffix, splare_index, bm25_index in pairs:
         splare = LuceneImpactSearcher(str(splare_index), cached, min_idf=-1)
         bm25 = LuceneSearcher(str(bm25_index))
-        java_queries = {"splare": {q: java_query(cached.encode(q)) for q in queries}, "bm25-flat": {q: q for q in queries}}
         for name, searcher in (("splare", splare), ("bm25-flat", bm25)):
-            time_each(lambda q, s=searcher: s.search(q, k=args.hits), queries, 1)  # warm-up: JIT and page cache
+            hits_returned = [len(searcher.search(q, k=args.hits)) for q in queries]  # also the warm-up (JIT, page cache)
             times = time_each(lambda q, s=searcher: s.search(q, k=args.hits), queries, args.repeats)
             built = java_queries[name]
             java_times = time_each(lambda q, s=searcher, b=built: s.object.search(b[q], args.hits), queries, args.repeats)
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 "java_search_p95_ms": round(1000 * percentile(java_times, 0.95), 3),
                 "qps_1_thread": round(qps(searcher, queries, 1, args.hits), 1),
                 "qps_2_threads": round(qps(searcher, queries, 2, args.hits), 1),
-                "mean_hits_returned": round(statistics.mean(len(searcher.search(q, k=args.hits)) for q in queries), 1),
+                "mean_hits_returned": round(statistics.mean(hits_returned), 1),
                 "index_bytes": dir_size(splare_index if name == "splare" else bm25_index),
             }
         splare.close()

@@ -465,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         train(config, resume=args.resume)
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if _KEEP_UNTIL_EXIT:  # a distributed rank: see _leave_process_group
         _end_rank()
     return 0
 
