@@ -35,8 +35,8 @@ gzip -9 -c "$OUT/train_data.jsonl" > "$tmp/model/training/train_data.jsonl.gz"
 cp "$SRC/trainer_state.json" "$tmp/model/training/trainer_state.json"
 [ -f "$MODEL/README.md" ] && cp "$MODEL/README.md" "$tmp/model/README.md"
 # keep the latent labels and the stop latents of the installed model (label_latents.py made them;
-# rerun it with --stop-density to recompute them for the new adapter)
-for f in latents.jsonl latents_info.json; do [ -f "$MODEL/$f" ] && cp "$MODEL/$f" "$tmp/model/$f"; done
+# rerun it with --stop-density to recompute them for the new adapter), and its SAE compute dtype
+for f in latents.jsonl latents_info.json 1_SAELatents/config.json; do [ -f "$MODEL/$f" ] && cp "$MODEL/$f" "$tmp/model/$f"; done
 if [ -f "$MODEL/splare_config.json" ]; then
   python - "$MODEL/splare_config.json" "$tmp/model/splare_config.json" <<'PY'
 import json, sys

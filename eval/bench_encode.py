@@ -8,7 +8,8 @@ JSON serialisation. Reported: tokens/s and docs/s of each, the overhead ratio, t
 roofline (GFLOP/s of a large torch matmul in the model's dtype, measured in the same run,
 divided by the FLOPs per token of layers 0..l plus the SAE encoder) and the fraction of it
 reached; with ``--variants``, the same encode in float32/bfloat16 x unsorted/length-sorted
-batches (the before/after of the speed work).
+batches, as it was before the fused pooling and token-count sorting, with peft's float32
+adapter, and with the SAE in bfloat16 (the before/after of the speed work).
 """
 from __future__ import annotations
 
@@ -22,25 +23,39 @@ import torch
 
 from splare_pyserini.model import SplareModel
 from splare_pyserini.readers import read_corpus
-from splare_pyserini.sparse_vectors import quantize
+from splare_pyserini.sparse_vectors import quantize, to_sparse_dicts, top_k
 from splare_pyserini.vector_writer import vector_line
 
 
-def batches(texts: list[str], batch_size: int):
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+def batches(texts: list[str], batch_size: int, lengths: list[int]):
+    """Batches of texts sorted by ``lengths`` (longest first), as :meth:`SplareModel.encode` makes them."""
+    order = sorted(range(len(texts)), key=lambda i: lengths[i], reverse=True)
     for start in range(0, len(order), batch_size):
         yield [texts[i] for i in order[start: start + batch_size]]
 
 
 def time_backbone(model: SplareModel, texts: list[str], batch_size: int) -> tuple[float, int]:
+    """The forward pass up to layer l alone, on the batches the encoder makes (sorted by tokens)."""
     backbone, tokens = model.backbone, 0
     start = time.perf_counter()
     with torch.inference_mode():
-        for batch in batches(texts, batch_size):
+        for batch in batches(texts, batch_size, backbone.token_lengths(texts)):
             features = backbone.preprocess(batch)
             tokens += int(features["attention_mask"].sum())
             backbone(features)
     return time.perf_counter() - start, tokens
+
+
+def time_before(model: SplareModel, texts: list[str], batch_size: int) -> float:
+    """The encoder as it was before this speed work: batches sorted by characters, SAE latents
+    scattered into a padded tokens x d_sae tensor and pooled by sentence-transformers' module."""
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for batch in batches(texts, batch_size, [len(t) for t in texts]):
+            pooled = model.encoder.forward(model.backbone.preprocess(batch))["sentence_embedding"]
+            for i, vector in enumerate(to_sparse_dicts(top_k(pooled, model.config.doc_top_k))):
+                vector_line(str(i), batch[i], quantize(vector, model.config.quantization_scale))
+    return time.perf_counter() - start
 
 
 def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
@@ -116,13 +131,28 @@ def main(argv: list[str] | None = None) -> int:
         def rates(seconds: float) -> dict[str, float]:
             return {"tokens_per_s": round(tokens / seconds, 1), "docs_per_s": round(len(texts) / seconds, 2)}
 
-        result["variants"] = {}
+        configured = model.sae.compute_dtype
+        model.sae.set_compute_dtype("float32")
+        result["variants"] = {"bfloat16, sorted by characters, float32 SAE, padded latents + module pooling (before)":
+                              rates(time_before(model, texts, args.batch_size))}
+        model.sae.set_compute_dtype(configured)
         for name, torch_dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):  # backbone + adapter
             model.backbone.model.to(torch_dtype)
             for length_sorted in (False, True):
                 seconds = time_splare(model, texts, args.batch_size, length_sorted)
                 label = f"{name}, {'length-sorted' if length_sorted else 'input order'}"
                 result["variants"][label] = rates(seconds)
+        # the SAE in float32 and in bfloat16 (its compute_dtype), best of --repeats, alternating
+        sae_seconds = {"float32": [], "bfloat16": []}
+        for _ in range(args.repeats):
+            for sae_dtype, seconds in sae_seconds.items():
+                model.sae.set_compute_dtype(sae_dtype)
+                seconds.append(time_splare(model, texts, args.batch_size))
+        model.sae.set_compute_dtype(configured)
+        roofline = gflops * 1e9 / per_token
+        for sae_dtype, seconds in sae_seconds.items():
+            label = f"bfloat16, length-sorted, {sae_dtype} SAE" + (" (the model's setting)" if sae_dtype == configured else "")
+            result["variants"][label] = {**rates(min(seconds)), "fraction_of_roofline": round(tokens / min(seconds) / roofline, 3)}
         if model.backbone.has_adapter():  # before: peft's default, the adapter upcast to float32
             lora = [p for n, p in model.backbone.model.named_parameters() if "lora_" in n]
             for p in lora:

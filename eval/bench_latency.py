@@ -9,6 +9,12 @@ through the Java searcher alone (the query already built as a Java object: what 
 costs, without Pyserini's per-term Python-to-Java calls), throughput (QPS) of Pyserini's
 ``batch_search`` with 1 and 2 threads, and index size on disk; for SPLARE also the query
 encoding latency (p50/p95). Both searchers run in this process on the same JVM.
+
+``--depths 10 100 1000``: search p50 at each result depth k and the hits each system
+returns there, plotted (``latency.DATASET.depth.png``). On a small collection BM25 matches
+only the documents sharing a word with the query, while nearly every document shares some
+latent with a SPLARE query, so at k=1000 SPLARE returns more hits, and each returned hit
+costs a stored-document read and a Python object: the sweep shows the ratio at equal work.
 """
 from __future__ import annotations
 
@@ -71,6 +77,43 @@ def java_query(vector: dict[str, int]):
     return query
 
 
+def depth_sweep(searchers: dict, java_queries: dict, queries: list[str], depths: list[int],
+                repeats: int) -> dict[str, dict]:
+    """Per depth k and system: mean hits returned, search p50 (ms) through Pyserini's API and
+    through the Java searcher alone (the query already a Java object), and SPLARE/BM25 of both."""
+    sweep = {}
+    for k in sorted(set(depths)):
+        row = {}
+        for name, searcher in searchers.items():
+            row[f"{name}_mean_hits"] = round(statistics.mean(len(searcher.search(q, k=k)) for q in queries), 1)
+            times = time_each(lambda q, s=searcher: s.search(q, k=k), queries, repeats)
+            built = java_queries[name]
+            java_times = time_each(lambda q, s=searcher, b=built: s.object.search(b[q], k), queries, repeats)
+            row[f"{name}_p50_ms"] = round(1000 * statistics.median(times), 3)
+            row[f"{name}_java_p50_ms"] = round(1000 * statistics.median(java_times), 3)
+        row["p50_ratio"] = round(row["splare_p50_ms"] / row["bm25-flat_p50_ms"], 2)
+        row["java_p50_ratio"] = round(row["splare_java_p50_ms"] / row["bm25-flat_java_p50_ms"], 2)
+        sweep[str(k)] = row
+    return sweep
+
+
+def plot_depths(sweep: dict[str, dict], dataset: str, path: Path) -> None:
+    from eval.plotting import figure, save
+
+    depths = [int(k) for k in sweep]
+    fig, ax = figure()
+    for name, label in (("splare", "SPLARE"), ("bm25-flat", "BM25 (flat)")):
+        ax.plot(depths, [sweep[str(k)][f"{name}_p50_ms"] for k in depths], marker="o", label=label)
+        ax.plot(depths, [sweep[str(k)][f"{name}_java_p50_ms"] for k in depths], marker=".", linestyle="--",
+                label=f"{label}, Java searcher alone")
+    for k in depths:
+        ax.annotate(f"{sweep[str(k)]['p50_ratio']}x", (k, sweep[str(k)]["splare_p50_ms"]), fontsize=7,
+                    textcoords="offset points", xytext=(0, 5), ha="center")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    save(fig, ax, path, "result depth k", "search p50 (ms)", f"{dataset}: search latency vs depth")
+
+
 def minimal_indexes(work: Path) -> tuple[Path, Path]:
     """SPLARE and BM25 indexes of the same inputs with nothing stored but the ids: what stored
     fields cost per hit (Anserini reads each hit's stored document) is then out of both timings.
@@ -93,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--encoder", default=None, help="model for query-encoding latency (default: embedded)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--depths", type=int, nargs="*", default=[],
+                        help="also time search p50 at these result depths (e.g. 10 100 1000) and plot it")
     parser.add_argument("--no-stored-fields", action="store_true",
                         help="also time both systems on indexes without stored raw text/vectors, positions or "
                              "doc vectors (built once from the same inputs, kept in the work dir)")
@@ -130,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                 "mean_hits_returned": round(statistics.mean(hits_returned), 1),
                 "index_bytes": dir_size(splare_index if name == "splare" else bm25_index),
             }
+        if args.depths and not suffix:
+            result["depth_sweep"] = depth_sweep({"splare": splare, "bm25-flat": bm25}, java_queries, queries,
+                                                args.depths, args.repeats)
         splare.close()
         bm25.close()
         s, b = result["systems"]["splare" + suffix], result["systems"]["bm25-flat" + suffix]
@@ -147,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / f"latency.{args.dataset}.json").write_text(json.dumps(result, indent=2) + "\n")
+        if args.depths:
+            plot_depths(result["depth_sweep"], args.dataset, Path(args.out) / f"latency.{args.dataset}.depth.png")
     return 0
 
 

@@ -41,27 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     java_env.configure()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from eval.plotting import figure, save
 
     work = Path(args.run_dir) / "work" / args.dataset
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = {"command": "python -m eval.bench_postings " + " ".join(argv or sys.argv[1:]), "indexes": {}}
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = figure()
     for name, index in (("SPLARE latents", "splare-index"), ("BM25 words", "bm25-index")):
         lengths = posting_lengths(work / index)
         result["indexes"][name] = summary(lengths)
         ax.loglog(range(1, len(lengths) + 1), lengths, label=f"{name} ({len(lengths)} terms)")
-    ax.set_xlabel("term rank")
-    ax.set_ylabel("posting-list length (df)")
-    ax.set_title(f"{args.dataset}: posting-list lengths")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / f"postings.{args.dataset}.png", dpi=120)
+    save(fig, ax, out / f"postings.{args.dataset}.png", "term rank", "posting-list length (df)",
+         f"{args.dataset}: posting-list lengths")
     (out / f"postings.{args.dataset}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0

@@ -46,24 +46,15 @@ def truncate_collection(src: Path, dst: Path, k: int) -> None:
 
 
 def plot(rows: list[dict], path_ndcg: Path, path_latency: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from eval.plotting import figure, save
 
     for key, label, path in (("ndcg_cut_10", "nDCG@10", path_ndcg), ("search_p50_ms", "search p50 (ms/query)", path_latency)):
-        fig, ax = plt.subplots(figsize=(5, 3.2))
+        fig, ax = figure()
         for qk in sorted({r["query_k"] for r in rows}):
             pts = sorted((r["doc_k"], r[key]) for r in rows if r["query_k"] == qk)
             ax.plot(*zip(*pts), marker="o", label=f"query k={qk}")
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("document k")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        save(fig, ax, path, "document k", label)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pooling", choices=["max", "sum"], default="max")
     parser.add_argument("--max-seq-length", type=int, default=512)
     parser.add_argument("--torch-dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    parser.add_argument("--sae-compute-dtype", choices=["float32", "bfloat16"], default="float32",
+                        help="dtype the SAE encoder runs in at inference (bfloat16: faster, vectors change slightly)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     if args.sae_release and not args.sae_id:
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                           quantization_scale=args.quantization_scale, pooling=args.pooling)
     model = SplareModel.build(args.backbone, args.layer, sae_path=args.sae_path, sae_release=args.sae_release,
                               sae_id=args.sae_id, config=config, max_seq_length=args.max_seq_length,
-                              torch_dtype=args.torch_dtype)
+                              torch_dtype=args.torch_dtype, sae_compute_dtype=args.sae_compute_dtype)
     model.save_pretrained(args.out)
     print(f"saved {args.out}", file=sys.stderr)
     return 0

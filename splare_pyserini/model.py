@@ -23,6 +23,7 @@ from typing import Iterable, Literal, Sequence
 
 import torch
 
+from .latent_pooling import pool_sae_latents, supports_fast_pooling
 from .sparse_vectors import latent_name, quantize, to_sparse_dicts, top_k
 
 logger = logging.getLogger(__name__)
@@ -118,8 +119,10 @@ class SplareModel:
         max_seq_length: int = 512,
         torch_dtype: str = "float32",
         device: str = "cpu",
+        sae_compute_dtype: str = "float32",
     ) -> "SplareModel":
-        """Assemble a model from a Hugging Face causal LM and a sae-lens SAE."""
+        """Assemble a model from a Hugging Face causal LM and a sae-lens SAE (``sae_compute_dtype``:
+        see :class:`~splare_pyserini.sae_latents.SAELatents`)."""
         from sentence_transformers import SparseEncoder
         from sentence_transformers.sparse_encoder.modules import SpladePooling
 
@@ -127,7 +130,7 @@ class SplareModel:
         from .sae_latents import SAELatents
 
         config = config or SplareConfig()
-        sae = SAELatents(path=sae_path, release=sae_release, sae_id=sae_id)
+        sae = SAELatents(path=sae_path, release=sae_release, sae_id=sae_id, compute_dtype=sae_compute_dtype)
         _check_hook(sae.hook_name, layer)
         lm = CausalLMBackbone(backbone, layer=layer, max_seq_length=max_seq_length, torch_dtype=torch_dtype)
         if lm.hidden_size != sae.d_in:
@@ -201,10 +204,19 @@ class SplareModel:
         return self.encoder.device
 
     # -- encoding ---------------------------------------------------------------------------
+    @property
+    def pooling(self):
+        return self.encoder[2]
+
     def pooled(self, texts: Sequence[str]) -> torch.Tensor:
-        """Pooled latent weights (batch x d_sae), before Top-K; one forward pass, no sorting."""
+        """Pooled latent weights (batch x d_sae), before Top-K; one forward pass, no sorting.
+
+        Outside training, SAE and pooling run fused (:mod:`~splare_pyserini.latent_pooling`: the
+        same tensor, without the padded tokens x latents one)."""
         features = self.backbone.preprocess(list(texts))
         features = {k: v.to(self.device) for k, v in features.items()}
+        if not self.encoder.training and len(self.encoder) == 3 and supports_fast_pooling(self.pooling):
+            return pool_sae_latents(self.sae, self.pooling, self.backbone(features))
         return self.encoder.forward(features)["sentence_embedding"]
 
     def encode(
@@ -213,11 +225,12 @@ class SplareModel:
     ) -> list[dict[str, float]]:
         """Sparse float vectors ``{latent: weight}``, Top-K applied, in input order.
 
-        Texts are sorted by length before batching (less padding); right padding and the
+        Texts are sorted by token count before batching (least padding); right padding and the
         pooling mask make each vector independent of its batch up to float rounding.
         """
         k = top_k_override if top_k_override is not None else self.config.top_k_for(kind)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        lengths = self.backbone.token_lengths(list(texts)) if len(texts) > batch_size else [0] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: lengths[i], reverse=True)
         out: list[dict[str, float] | None] = [None] * len(texts)
         batches: Iterable[int] = range(0, len(order), batch_size)
         if progress:

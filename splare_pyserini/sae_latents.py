@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 SAE_CFG = "cfg.json"
 SAE_WEIGHTS = "sae_weights.safetensors"
+_COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def load_sae(path: str | None = None, release: str | None = None, sae_id: str | None = None,
@@ -45,9 +46,12 @@ class SAELatents(Module):
 
     ``release``/``sae_id`` record where the SAE came from; the weights themselves are saved
     with the model in sae-lens' layout, so a saved model never needs the hub again.
+    ``compute_dtype``: ``float32`` (default) or ``bfloat16`` (the SAE encoder ~2x faster on CPUs
+    with bf16 matmuls; vectors change slightly, quality within noise: eval/results/encode-speed);
+    the weights on disk keep their own dtype either way.
     """
 
-    config_keys = ["release", "sae_id", "hook_name", "d_in", "d_sae"]
+    config_keys = ["release", "sae_id", "hook_name", "d_in", "d_sae", "compute_dtype"]
 
     def __init__(
         self,
@@ -58,12 +62,18 @@ class SAELatents(Module):
         hook_name: str | None = None,
         d_in: int | None = None,
         d_sae: int | None = None,
+        compute_dtype: str = "float32",
     ) -> None:
         super().__init__()
+        if compute_dtype not in _COMPUTE_DTYPES:
+            raise ValueError(f"SAE compute_dtype={compute_dtype!r} is not one of {sorted(_COMPUTE_DTYPES)}")
         if sae is None:
             sae = load_sae(path=path, release=release, sae_id=sae_id)
-        # Computed in float32 (Gemma's residual stream reaches ~1e5, beyond float16), stored as it came.
+        # Computed in float32 by default (Gemma's residual stream reaches ~1e5, beyond float16);
+        # bfloat16 has float32's range and is ~4x faster on CPUs with AVX512-BF16/AMX. Stored as it came.
         self.storage_dtype = str(sae.cfg.dtype)
+        self.compute_dtype = "float32"
+        self._float32_state: dict[str, torch.Tensor] | None = None  # exact weights while computing in bf16
         sae = sae.to(dtype=torch.float32)
         sae.requires_grad_(False)
         sae.eval()
@@ -76,14 +86,31 @@ class SAELatents(Module):
         for key, expected, actual in (("d_in", d_in, self.d_in), ("d_sae", d_sae, self.d_sae)):
             if expected is not None and int(expected) != actual:
                 raise ValueError(f"SAE {key}={actual} does not match the saved config's {key}={expected}")
+        self.set_compute_dtype(compute_dtype)
 
     def _apply(self, fn, recurse: bool = True):
         """Device moves apply; dtype casts do not: sentence-transformers casts every module to the
-        first module's dtype (bf16 backbones), but the SAE must see float32 activations."""
+        first module's dtype (bf16 backbones), but the SAE computes in ``compute_dtype``."""
         super()._apply(fn, recurse)
-        if any(p.dtype != torch.float32 for p in self.sae.parameters()):
-            self.sae.to(dtype=torch.float32)
+        dtype = _COMPUTE_DTYPES[self.compute_dtype]
+        if any(p.dtype != dtype for p in self.sae.parameters()):
+            self.sae.to(dtype=dtype)
         return self
+
+    def set_compute_dtype(self, compute_dtype: str) -> None:
+        """Compute the SAE in ``float32`` (exact default) or ``bfloat16`` (faster; changes vectors
+        slightly: eval/results/encode-speed); saved with the model."""
+        if compute_dtype not in _COMPUTE_DTYPES:
+            raise ValueError(f"SAE compute_dtype={compute_dtype!r} is not one of {sorted(_COMPUTE_DTYPES)}")
+        if compute_dtype == "float32" and self._float32_state is not None:
+            self.sae.to(dtype=torch.float32)
+            self.sae.load_state_dict(self._float32_state)  # the exact weights, not bf16 ones upcast
+            self._float32_state = None
+        elif compute_dtype != "float32":
+            if self._float32_state is None:
+                self._float32_state = {k: v.detach().clone() for k, v in self.sae.state_dict().items()}
+            self.sae.to(dtype=_COMPUTE_DTYPES[compute_dtype])
+        self.compute_dtype = compute_dtype
 
     def train(self, mode: bool = True) -> "SAELatents":
         """The SAE stays frozen in eval mode whatever the trainer asks."""
@@ -97,15 +124,39 @@ class SAELatents(Module):
             raise ValueError(f"SAE expects d_in={self.d_in} but the backbone gives hidden size {hidden.shape[-1]}")
         mask = features.get("attention_mask")
         if mask is None:
-            features["token_embeddings"] = self.sae.encode(hidden.float())
+            features["token_embeddings"] = self._encode(hidden).float()
             return features
-        # Only the tokens that will be pooled are encoded (padding and BOS were ~30% of a
-        # length-sorted Medline batch); the others stay 0, which pooling ignores anyway.
         keep = mask.bool()
         latents = hidden.new_zeros(*hidden.shape[:-1], self.d_sae, dtype=torch.float32)
-        latents[keep] = self.sae.encode(hidden[keep].float())
+        latents[keep] = self.encode_kept(hidden, keep).float()
         features["token_embeddings"] = latents
         return features
+
+    def encode_kept(self, hidden: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """SAE latents of the kept tokens only (``keep``: batch x tokens, bool), one row per kept
+        token in batch-major order, so text ``i``'s rows are contiguous; in the compute dtype. Padding and BOS were ~30%
+        of a length-sorted Medline batch; they are never encoded."""
+        return self._encode(hidden[keep])
+
+    def encode_kept_sparse(self, hidden: torch.Tensor, keep: torch.Tensor) -> torch.Tensor | None:
+        """:meth:`encode_kept` as a sparse COO tensor, for a TopK SAE (through sae-lens' own
+        ``use_sparse_activations``: no dense kept tokens x d_sae output); ``None`` for other SAEs."""
+        from sae_lens.saes.topk_sae import TopK
+
+        activation = getattr(self.sae, "activation_fn", None)
+        if not isinstance(activation, TopK):
+            return None
+        was_sparse = activation.use_sparse_activations
+        activation.use_sparse_activations = True
+        try:
+            with torch.sparse.check_sparse_tensor_invariants(enable=False):  # sae-lens builds valid indices
+                return self._encode(hidden[keep])
+        finally:
+            activation.use_sparse_activations = was_sparse
+
+    def _encode(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``sae.encode`` in the compute dtype, latents returned in it too (callers cast what they keep)."""
+        return self.sae.encode(hidden.to(_COMPUTE_DTYPES[self.compute_dtype]))
 
     def get_embedding_dimension(self) -> int:
         return self.d_sae
@@ -114,14 +165,17 @@ class SAELatents(Module):
         """``config.json`` for this module, the SAE itself in sae-lens' own files beside it."""
         os.makedirs(output_path, exist_ok=True)
         self.save_config(output_path)
-        compute_dtype = self.sae.cfg.dtype
+        compute_dtype = self.compute_dtype
+        self.set_compute_dtype("float32")  # float32 holds the stored weights exactly
+        cfg_dtype = self.sae.cfg.dtype
         try:
             self.sae.to(dtype=getattr(torch, self.storage_dtype.removeprefix("torch.")))
             self.sae.cfg.dtype = self.storage_dtype
             self.sae.save_model(output_path)
         finally:
             self.sae.to(dtype=torch.float32)
-            self.sae.cfg.dtype = compute_dtype
+            self.sae.cfg.dtype = cfg_dtype
+            self.set_compute_dtype(compute_dtype)
 
     @classmethod
     def load(cls, model_name_or_path: str, subfolder: str = "", **kwargs: Any) -> "SAELatents":

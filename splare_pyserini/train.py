@@ -307,6 +307,9 @@ def build_model(config: TrainConfig):
         model = SplareModel.build(settings.backbone, settings.layer, sae_path=settings.sae_path,
                                   sae_release=settings.sae_release, sae_id=settings.sae_id,
                                   torch_dtype=settings.torch_dtype)
+    if model.sae.compute_dtype != "float32":  # gradients flow through the SAE: keep them exact
+        logger.info("SAE computed in float32 for training (the base model uses %s at inference)", model.sae.compute_dtype)
+        model.sae.set_compute_dtype("float32")
     model.config = SplareConfig(**{**model.config.to_dict(), "query_top_k": settings.query_top_k,
                                    "doc_top_k": settings.doc_top_k})
     backbone = model.backbone

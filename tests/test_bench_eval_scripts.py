@@ -128,7 +128,7 @@ def test_strongest_breaks_ties_by_name():
 def test_bench_latency(beir_run, tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "latency"
     argv = ["--run-dir", str(beir_run), "--dataset", "mini", "--repeats", "2", "--hits", "100",
-            "--encoder", str(tiny_model_dir), "--no-stored-fields", "--out", str(out)]
+            "--encoder", str(tiny_model_dir), "--no-stored-fields", "--depths", "10", "3", "--out", str(out)]
     assert bench_latency.main(argv) == 0
     result = json.loads((out / "latency.mini.json").read_text())
     printed = capsys.readouterr().out
@@ -158,6 +158,15 @@ def test_bench_latency(beir_run, tiny_model_dir, tmp_path, capsys):
     assert bare.stats() == full.stats()  # same documents, terms and postings
     docid = bare.convert_internal_docid_to_collection_docid(0)
     assert bare.doc_raw(docid) is None and full.doc_raw(docid)
+    # the depth sweep: hits returned never exceed k, and grow with k as the searchers do
+    assert list(result["depth_sweep"]) == ["3", "10"]
+    for k, row in result["depth_sweep"].items():
+        assert 0 < row["splare_mean_hits"] <= int(k) and 0 < row["bm25-flat_mean_hits"] <= int(k)
+        assert row["p50_ratio"] == pytest.approx(row["splare_p50_ms"] / row["bm25-flat_p50_ms"], abs=0.006)
+        assert row["java_p50_ratio"] == pytest.approx(row["splare_java_p50_ms"] / row["bm25-flat_java_p50_ms"], abs=0.006)
+        assert all(row[f"{n}_java_p50_ms"] > 0 for n in ("splare", "bm25-flat"))
+    assert result["depth_sweep"]["3"]["splare_mean_hits"] <= result["depth_sweep"]["10"]["splare_mean_hits"]
+    assert_png(out / "latency.mini.depth.png")
     s, b = result["systems"]["splare"], result["systems"]["bm25-flat"]
     assert 0 < s["query_encode_p50_ms"] <= s["query_encode_p95_ms"] < 10_000
     for ratios, tail in (("splare_over_bm25", ""), ("splare_over_bm25_no_stored_fields", suffix)):
@@ -272,15 +281,22 @@ def test_bench_encode(mini, tiny_model_dir, tmp_path, capsys):
     assert result["gflop_per_token"] == round(per_token / 1e9, 4)
     assert result["roofline_tokens_per_s"] == pytest.approx(result["matmul_gflops"] * 1e9 / per_token, rel=0.01)
     assert 0 < result["splare_fraction_of_roofline"] < 1  # a 64-wide model is far from a 2048 matmul's speed
-    assert set(result["variants"]) == {f"{d}, {o}" for d in ("float32", "bfloat16") for o in ("input order", "length-sorted")}
-    for variant in result["variants"].values():
-        assert set(variant) == {"tokens_per_s", "docs_per_s"} and finite(*variant.values())
+    sae_variants = {"bfloat16, length-sorted, float32 SAE (the model's setting)", "bfloat16, length-sorted, bfloat16 SAE"}
+    assert set(result["variants"]) == {f"{d}, {o}" for d in ("float32", "bfloat16") for o in ("input order", "length-sorted")} | {
+        "bfloat16, sorted by characters, float32 SAE, padded latents + module pooling (before)"} | sae_variants
+    for label, variant in result["variants"].items():
+        keys = {"tokens_per_s", "docs_per_s"} | ({"fraction_of_roofline"} if label in sae_variants else set())
+        assert set(variant) == keys and finite(*variant.values())
         assert variant["tokens_per_s"] > 0 and variant["docs_per_s"] > 0
+    for label in sae_variants:
+        variant = result["variants"][label]
+        assert variant["fraction_of_roofline"] == pytest.approx(variant["tokens_per_s"] / result["roofline_tokens_per_s"], abs=0.002)
 
 
-def test_batches_are_length_sorted_and_complete():
+def test_batches_are_sorted_by_the_given_lengths_and_complete():
     texts = ["aa", "a", "aaaa", "aaa", "aaaaa"]
-    assert list(bench_encode.batches(texts, 2)) == [["aaaaa", "aaaa"], ["aaa", "aa"], ["a"]]
+    assert list(bench_encode.batches(texts, 2, [len(t) for t in texts])) == [["aaaaa", "aaaa"], ["aaa", "aa"], ["a"]]
+    assert list(bench_encode.batches(texts, 2, [5, 4, 3, 2, 1])) == [["aa", "a"], ["aaaa", "aaa"], ["aaaaa"]]
 
 
 # --- eval.layer_sweep ------------------------------------------------------------------------------------

@@ -56,6 +56,56 @@ def test_sentence_transformers_sparse_encoder_opens_the_directory(tiny_model_dir
         torch.testing.assert_close(dense, tiny_model.pooled(TEXTS[:2]))
 
 
+@pytest.mark.parametrize("sae_dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("strategy,topk_sparse", [("max", True), ("max", False), ("sum", False)])
+def test_fused_sae_pooling_equals_the_module_pipeline_bit_for_bit(tiny_model, strategy, topk_sparse, sae_dtype,
+                                                                 monkeypatch):
+    """The inference fast path (max taken before log1p(ReLU) and the float32 cast, no padded
+    tokens x latents tensor; for a TopK SAE its sparse output pooled directly, else dense rows)
+    must give the module pipeline's tensor exactly, padding, BOS and an empty text included,
+    whatever dtype the SAE computes in."""
+    from splare_pyserini.latent_pooling import pool_sae_latents
+
+    if not topk_sparse:  # the dense rows path, which SAEs other than TopK (JumpReLU: Gemma Scope) take
+        monkeypatch.setattr(tiny_model.sae, "encode_kept_sparse", lambda hidden, keep: None)
+    pooling = tiny_model.pooling
+    saved = pooling.pooling_strategy
+    pooling.pooling_strategy = strategy
+    tiny_model.sae.set_compute_dtype(sae_dtype)
+    try:
+        with torch.inference_mode():
+            fused = pool_sae_latents(tiny_model.sae, pooling, tiny_model.backbone(tiny_model.backbone.preprocess(TEXTS)))
+            pipeline = tiny_model.encoder.forward(tiny_model.backbone.preprocess(TEXTS))["sentence_embedding"]
+    finally:
+        pooling.pooling_strategy = saved
+        tiny_model.sae.set_compute_dtype("float32")
+    assert fused.dtype == pipeline.dtype == torch.float32
+    assert fused.shape == pipeline.shape == (len(TEXTS), tiny_model.sae.d_sae)
+    assert (fused[0] > 0).any() and not fused[2].any()  # something pooled; the empty text has nothing
+    assert torch.equal(fused, pipeline)
+
+
+def test_fused_pooling_refuses_another_activation(tiny_model):
+    from sentence_transformers.sparse_encoder.modules import SpladePooling
+
+    from splare_pyserini.latent_pooling import pool_sae_latents, supports_fast_pooling
+
+    double_log = SpladePooling(activation_function="log1p_relu")
+    assert not supports_fast_pooling(double_log)
+    with pytest.raises(ValueError, match="no fast path for SpladePooling"):
+        pool_sae_latents(tiny_model.sae, double_log, {})
+
+
+def test_batches_are_sorted_by_tokens_and_vectors_do_not_depend_on_batching(tiny_model):
+    texts = ["word " * n for n in (3, 40, 1, 25, 7, 60, 2, 33)] + ["x" * 90]  # 90 characters, few tokens
+    lengths = tiny_model.backbone.token_lengths(texts)
+    assert lengths == [len(tiny_model.backbone.preprocess([t])["input_ids"][0]) for t in texts]
+    one_by_one = tiny_model.encode(texts, "document", batch_size=1)
+    for alone, batched in zip(one_by_one, tiny_model.encode(texts, "document", batch_size=3)):
+        assert alone.keys() == batched.keys()
+        assert list(batched.values()) == pytest.approx([alone[k] for k in batched], rel=1e-4, abs=1e-5)
+
+
 def test_config_validation_names_the_field():
     with pytest.raises(ValueError, match="doc_top_k"):
         SplareConfig(doc_top_k=0)
@@ -89,6 +139,7 @@ def test_embedded_default_model_is_shipped_and_loads():
     config = json.loads((folder / "splare_config.json").read_text())
     assert config["query_top_k"] == 40 and config["doc_top_k"] == 400
     model = SplareModel.from_pretrained(None)
+    assert model.sae.compute_dtype == "bfloat16"  # the shipped choice (eval/results/encode-speed)
     vectors = model.encode_impacts(["protein folding"], "query")
     assert 0 < len(vectors[0]) <= 40
 

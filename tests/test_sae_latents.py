@@ -77,3 +77,50 @@ def test_storage_dtype_is_kept_on_save_while_computing_in_float32(tmp_path):
     x = torch.randn(1, 3, 64)
     again = SAELatents.load(str(tmp_path / "saved"))
     torch.testing.assert_close(again({"token_embeddings": x})["token_embeddings"], module({"token_embeddings": x})["token_embeddings"])
+
+
+def test_bfloat16_compute_is_saved_survives_casts_and_stays_close_to_float32(tmp_path, tiny_sae_dir):
+    """``compute_dtype="bfloat16"`` (the faster opt-in): the weights on disk keep their storage dtype,
+    the setting travels in the module config, sentence-transformers' dtype casts do not undo it,
+    latents come back as float32 and near the float32 ones."""
+    import json
+
+    exact = SAELatents(path=str(tiny_sae_dir))
+    fast = SAELatents(path=str(tiny_sae_dir), compute_dtype="bfloat16")
+    assert next(fast.sae.parameters()).dtype == torch.bfloat16
+    fast.to(torch.float32)  # what sentence-transformers does to every module after the backbone's
+    assert next(fast.sae.parameters()).dtype == torch.bfloat16
+    x = torch.randn(2, 5, 64)
+    out, ref = fast({"token_embeddings": x.clone()})["token_embeddings"], exact({"token_embeddings": x.clone()})["token_embeddings"]
+    assert out.dtype == torch.float32 and not torch.equal(out, ref)
+    assert ((out > 0) == (ref > 0)).float().mean() > 0.95  # almost the same active latents
+    torch.testing.assert_close(out[(out > 0) & (ref > 0)], ref[(out > 0) & (ref > 0)], rtol=0.05, atol=0.05)
+    fast.save(str(tmp_path / "saved"))
+    assert json.loads((tmp_path / "saved" / "config.json").read_text())["compute_dtype"] == "bfloat16"
+    from safetensors.torch import load_file
+
+    saved, original = load_file(tmp_path / "saved" / "sae_weights.safetensors"), load_file(tiny_sae_dir / "sae_weights.safetensors")
+    assert saved.keys() == original.keys() and all(torch.equal(saved[k], original[k]) for k in saved)
+    again = SAELatents.load(str(tmp_path / "saved"))
+    assert again.compute_dtype == "bfloat16"
+    assert torch.equal(again({"token_embeddings": x.clone()})["token_embeddings"], out)
+    again.set_compute_dtype("float32")
+    assert torch.equal(again({"token_embeddings": x.clone()})["token_embeddings"], ref)
+    with pytest.raises(ValueError, match="compute_dtype='float16'"):
+        SAELatents(path=str(tiny_sae_dir), compute_dtype="float16")
+
+
+def test_sparse_topk_output_is_the_dense_one_and_leaves_the_sae_as_it_was(tiny_sae_dir):
+    module = SAELatents(path=str(tiny_sae_dir))
+    hidden, keep = torch.randn(2, 5, 64), torch.tensor([[0, 1, 1, 1, 0], [0, 1, 1, 0, 0]], dtype=torch.bool)
+    sparse = module.encode_kept_sparse(hidden, keep)
+    assert sparse.is_sparse and sparse.shape == (5, 512)
+    assert torch.equal(sparse.to_dense(), module.encode_kept(hidden, keep))
+    assert module.sae.activation_fn.use_sparse_activations is False  # the flag is put back
+
+
+def test_other_architectures_have_no_sparse_output(tmp_path):
+    from sae_lens.saes.jumprelu_sae import JumpReLUSAE, JumpReLUSAEConfig
+
+    module = SAELatents(sae=JumpReLUSAE(JumpReLUSAEConfig(d_in=8, d_sae=16)))
+    assert module.encode_kept_sparse(torch.randn(1, 3, 8), torch.ones(1, 3, dtype=torch.bool)) is None

@@ -385,6 +385,17 @@ def test_bidirectional_setting_reaches_the_saved_model(tmp_path, tiny_model_dir,
     assert SplareModel.from_pretrained(tmp_path / "saved").backbone.bidirectional
 
 
+def test_training_computes_the_sae_in_float32_whatever_the_base_uses_at_inference(tmp_path, tiny_model_dir, toy_triples):
+    base = SplareModel.from_pretrained(tiny_model_dir)
+    base.sae.set_compute_dtype("bfloat16")
+    base.save_pretrained(tmp_path / "base-bf16")
+    assert SplareModel.from_pretrained(tmp_path / "base-bf16").sae.compute_dtype == "bfloat16"
+    config = TrainConfig.from_yaml(write_config(tmp_path / "c.yaml", tmp_path / "base-bf16", toy_triples, tmp_path / "out"))
+    model = build_model(config)
+    assert model.sae.compute_dtype == "float32"
+    assert all(p.dtype == torch.float32 for p in model.sae.sae.parameters())
+
+
 # -- data parallel ---------------------------------------------------------------------------
 def test_torchrun_two_processes_gloo_train_and_write_one_model(tmp_path, tiny_model_dir, toy_triples):
     out = tmp_path / "ddp"
