@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from splare_pyserini import java_env
+from splare_pyserini.search import java_impact_query
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -65,16 +66,6 @@ def qps(searcher, queries: list[str], threads: int, hits: int) -> float:
     start = time.perf_counter()
     searcher.batch_search(queries, qids, k=hits, threads=threads)
     return len(queries) / (time.perf_counter() - start)
-
-
-def java_query(vector: dict[str, int]):
-    """The query as the Java map Pyserini's impact searcher sends (for Java-only timings)."""
-    from pyserini.pyclass import JHashMap, JInt
-
-    query = JHashMap()
-    for term, weight in vector.items():
-        query.put(term, JInt(weight))
-    return query
 
 
 def depth_sweep(searchers: dict, java_queries: dict, queries: list[str], depths: list[int],
@@ -153,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"command": "python -m eval.bench_latency " + " ".join(argv or sys.argv[1:]), "queries": len(queries),
               "hits": args.hits, "systems": {}}
     # the same queries against every index pair (min_idf=-1: no index-dependent filtering)
-    java_queries = {"splare": {q: java_query(cached.encode(q)) for q in queries}, "bm25-flat": {q: q for q in queries}}
+    java_queries = {"splare": {q: java_impact_query(cached.encode(q)) for q in queries}, "bm25-flat": {q: q for q in queries}}
     pairs = [("", work / "splare-index", work / "bm25-index")]
     if args.no_stored_fields:
         pairs.append((" (no stored fields)", *minimal_indexes(work)))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .model import SplareModel
 from .pyserini_encoders import SplareQueryEncoder
+from .search import search_encoded
 from .sparse_vectors import latent_index, latent_name
 
 
@@ -118,7 +119,7 @@ def explain_hit(searcher, query: str, hit=None, docid: str | None = None, k: int
     q = searched_query(searcher, query)
     docid = hit.docid if hit is not None else docid
     score = float(hit.score) if hit is not None else next(
-        (float(h.score) for h in searcher.search(query, k=k) if h.docid == docid), None)
+        (float(h.score) for h in search_encoded(searcher, q, k) if h.docid == docid), None)
     d, text = document_impacts(_index_reader(str(searcher.index_dir)), docid, list(q))
     return Explanation(query, query_latents(q, label), docid, score, contributions(q, d, label), text)
 

@@ -45,6 +45,22 @@ def install_query_encoder() -> None:
     _impact_searcher.LuceneImpactSearcher._init_query_encoder_from_str = staticmethod(init_query_encoder)
 
 
+def java_impact_query(impacts: dict[str, int]):
+    """An encoded query as the Java map ``LuceneImpactSearcher.search`` sends to Anserini."""
+    from pyserini.pyclass import JHashMap, JInt
+
+    query = JHashMap()
+    for term, weight in impacts.items():
+        query.put(term, JInt(weight))
+    return query
+
+
+def search_encoded(searcher, impacts: dict[str, int], k: int = 10):
+    """``searcher.search`` for a query already encoded (and min_idf-filtered, as Pyserini does),
+    without encoding it again: the same Java call, the same hits."""
+    return searcher.object.search(java_impact_query(impacts), k)
+
+
 def with_default_min_idf(argv: list[str]) -> list[str]:
     if any(a == "--min-idf" or a.startswith("--min-idf=") for a in argv):
         return argv

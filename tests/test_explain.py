@@ -151,6 +151,13 @@ def test_contributions_sum_to_lucene_scores_for_real_hits(toy, index):
             assert [c.product for c in ex.contributions] == sorted(expected.values(), reverse=True)
             checked += 1
     assert checked == 30
+    # by docid: its score found by one search with the query encoded once, the same explanation
+    calls = []
+    original = encoder.encode
+    encoder.encode = lambda text, **kw: calls.append(text) or original(text, **kw)
+    by_id = explain_hit(searcher, topic.text, docid=hit.docid, k=5)
+    assert len(calls) == 1 and by_id.score == pytest.approx(float(hit.score))
+    assert by_id.contributions == ex.contributions and by_id.matches_lucene
 
 
 def test_explain_cli_json_run_rank_and_text(toy, tmp_path):
