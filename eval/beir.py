@@ -42,10 +42,11 @@ from eval.multilingual import (
     pooled_qrels,
     write_pooled_qrels,
 )
+from eval.vocabulary_splade import SPLADE_TINY, VocabularySplade, splade_tiny_dir
 from splare_pyserini import lucene
 from splare_pyserini.encode import encode_corpus, encode_topics, parse_args as encode_args
 from splare_pyserini.readers import read_corpus, read_qrels, read_topics
-from splare_pyserini.trec_eval import trec_eval, write_trec_qrels
+from splare_pyserini.trec_eval import check_run_against_qrels, trec_eval, write_trec_qrels
 
 logger = logging.getLogger("eval.beir")
 
@@ -99,10 +100,10 @@ def judged_topics(data: Path, work: Path) -> tuple[Path, Path]:
     return topics, write_trec_qrels(qrels_path, work / "qrels.test.trec")
 
 
-def encode_cached(model, corpus: Path, vectors: Path, batch_size: int, timer: StageTimer) -> None:
+def encode_cached(model, corpus: Path, vectors: Path, batch_size: int, timer: StageTimer, label: str = "") -> None:
     """Encode into ``vectors`` unless a complete encode with the same model and corpus is there."""
     argv = ["--corpus", str(corpus), "--embeddings", str(vectors), "--batch-size", str(batch_size), "--resume"]
-    with timer.stage("encode corpus"):
+    with timer.stage(f"encode corpus{label}"):
         try:
             stats = encode_corpus(encode_args(argv), model=model)
         except ValueError as exc:  # settings differ: the model or the corpus changed
@@ -112,31 +113,28 @@ def encode_cached(model, corpus: Path, vectors: Path, batch_size: int, timer: St
             shutil.rmtree(vectors)
             shutil.rmtree(state_dir(vectors), ignore_errors=True)
             stats = encode_corpus(encode_args(argv), model=model)
-    timer.seconds["encode corpus (docs)"] = stats["records"]
+    timer.seconds[f"encode corpus{label} (docs)"] = stats["records"]
     if stats["seconds"]:
-        timer.seconds["encode corpus (docs/s)"] = round(stats["records"] / stats["seconds"], 1)
+        timer.seconds[f"encode corpus{label} (docs/s)"] = round(stats["records"] / stats["seconds"], 1)
 
 
 def evaluate_dataset(collection: Collection | Path, model, out: Path, batch_size: int = 16, threads: int = 2,
                      bm25: bool = True, language: str | None = None,
-                     metrics: list[str] = METRICS) -> tuple[dict, dict]:
+                     metrics: list[str] = METRICS, baselines: dict | None = None) -> tuple[dict, dict]:
     """All systems on one collection; returns ({system: metrics}, {stage: seconds}).
-    ``language``: Pyserini's ``--language`` for BM25 indexing and search (None: its default)."""
+    ``language``: Pyserini's ``--language`` for BM25 indexing and search (None: its default).
+    ``baselines``: other impact models by system name (``splade-tiny``: :mod:`eval.vocabulary_splade`),
+    encoded, indexed and searched exactly as SPLARE is."""
     collection = collection if isinstance(collection, Collection) else Collection(collection.name, collection)
     data, name = collection.path, collection.slug
     work = out / "work" / name
     timer = StageTimer()
     topics_src, qrels = judged_topics(data, work)
-    vectors, index = work / "splare-vectors", work / "splare-index"
-    encode_cached(model, data / "corpus.jsonl", vectors, batch_size, timer)
-    with timer.stage("index splare"):
-        shutil.rmtree(index, ignore_errors=True)
-        lucene.index_impact(vectors, index, threads=threads, log=work / "logs" / "index-splare.log")
-    encoded_queries = encode_queries(model, topics_src, work, timer)
-    runs = {system: out / f"run.{name}.{system}.txt" for system in SYSTEMS}
-    with timer.stage("search splare"):
-        lucene.search_impact(index, encoded_queries / "queries.jsonl", encoded_queries / "topics.tsv",
-                             runs["splare"], threads=threads, log=work / "logs" / "search-splare.log")
+    systems = [*SYSTEMS, *(baselines or {})]
+    runs = {system: out / f"run.{name}.{system}.txt" for system in systems}
+    encoded_queries = impact_run("splare", model, data, topics_src, work, runs["splare"], batch_size, threads, timer)
+    for system, baseline in (baselines or {}).items():
+        impact_run(system, baseline, data, topics_src, work, runs[system], batch_size, threads, timer)
     if bm25:
         with timer.stage("bm25 index"):
             build_bm25_index([data / "corpus.jsonl"], work, threads, language)
@@ -150,12 +148,40 @@ def evaluate_dataset(collection: Collection | Path, model, out: Path, batch_size
         for system, run in runs.items():
             if run.exists():
                 results[system] = trec_eval(qrels, run, metrics)
+                report_missing_queries(qrels, run, system, timer)
     return results, timer.seconds
 
 
-def encode_queries(model, topics: Path, work: Path, timer: StageTimer) -> Path:
-    encoded = work / "splare-queries"
-    with timer.stage("encode queries"):
+def impact_run(system: str, model, data: Path, topics: Path, work: Path, run: Path, batch_size: int, threads: int,
+               timer: StageTimer) -> Path:
+    """Encode (cached), index and search one impact model; returns its encoded-queries folder.
+    SPLARE keeps its historical folder and stage names (``splare-vectors``, ``encode corpus``)."""
+    prefix, label = ("splare", "") if system == "splare" else (system, f" {system}")
+    vectors, index = work / f"{prefix}-vectors", work / f"{prefix}-index"
+    encode_cached(model, data / "corpus.jsonl", vectors, batch_size, timer, label=label)
+    with timer.stage(f"index {system}"):
+        shutil.rmtree(index, ignore_errors=True)
+        lucene.index_impact(vectors, index, threads=threads, log=work / "logs" / f"index-{system}.log")
+    encoded_queries = encode_queries(model, topics, work, timer, folder=f"{prefix}-queries", label=label)
+    with timer.stage(f"search {system}"):
+        lucene.search_impact(index, encoded_queries / "queries.jsonl", encoded_queries / "topics.tsv",
+                             run, threads=threads, log=work / "logs" / f"search-{system}.log")
+    return encoded_queries
+
+
+def report_missing_queries(qrels: Path, run: Path, system: str, timer: StageTimer) -> int:
+    """Judged queries with no line in a run (scored 0 by ``trec_eval -c``) go into the timings table
+    (``results.md``) as well as the log, so a silent failure shows up where results are read."""
+    _, missing = check_run_against_qrels(qrels, run, warn=False)  # trec_eval() has warned
+    if missing:
+        timer.seconds[f"{system}: judged queries with no hit (queries)"] = missing
+    return missing
+
+
+def encode_queries(model, topics: Path, work: Path, timer: StageTimer, folder: str = "splare-queries",
+                   label: str = "") -> Path:
+    encoded = work / folder
+    with timer.stage(f"encode queries{label}"):
         encode_topics(encode_args(["--topics", str(topics), "--embeddings", str(encoded), "--resume"]), model=model)
     return encoded
 
@@ -234,7 +260,7 @@ def markdown_table(results: dict, analyzers: dict | None = None, metrics: list[s
             note = f" {analyzers.get(dataset, '')} |" if analyzers and system != "splare" else (" |" if analyzers else "")
             lines.append(f"| {dataset} | {system} | {cells} |{note}")
     if len(results) > 1:
-        for system in SYSTEMS:
+        for system in dict.fromkeys(system for systems in results.values() for system in systems):
             rows = [s[system] for s in results.values() if system in s]
             if rows:
                 cells = " | ".join(f"{sum(r[m] for r in rows if m in r) / len(rows):.4f}" for m in metrics)
@@ -260,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-bm25", action="store_true", help="SPLARE only")
+    parser.add_argument("--systems", nargs="+", default=[], choices=[SPLADE_TINY],
+                        help="more rows: splade-tiny (vocabulary SPLADE, BERT-tiny; pip install "
+                             "'splare-pyserini[baselines]')")
     multi = parser.add_argument_group("multilingual")
     multi.add_argument("--language", default="auto",
                        help="BM25 analyzer: auto (each sub-folder's language, where Anserini has an analyzer), "
@@ -285,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     timer = StageTimer()
     with timer.stage("load model"):
         model = SplareModel.from_pretrained(args.encoder)
+        baselines = {SPLADE_TINY: VocabularySplade(splade_tiny_dir())} if SPLADE_TINY in args.systems else {}
     results, timings, analyzers, examples = {}, {"all": dict(timer.seconds)}, {}, {}
     metrics = CROSS_LINGUAL_METRICS if args.cross_lingual else METRICS
     for collections in benchmarks:
@@ -298,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             language, analyzers[c.name] = bm25_analyzer(c, args.language, args.cross_lingual)
             results[c.name], timings[c.name] = evaluate_dataset(
                 c, model, out, batch_size=args.batch_size, threads=args.threads, bm25=not args.no_bm25,
-                language=language, metrics=metrics)
+                language=language, metrics=metrics, baselines=baselines)
     multilingual = any(c.language for collections in benchmarks for c in collections)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")

@@ -4,7 +4,9 @@
 
 Both passes see the same texts in the same length-sorted batches. "backbone" is the
 forward pass up to layer l only; "splare" adds the SAE, pooling, Top-K, quantization and
-JSON serialisation. Reported: tokens/s and docs/s of each, the overhead ratio, the
+JSON serialisation; "batched" is "splare" as it was before it became batch-invariant (one
+padded forward and one SAE matmul per batch instead of one per text), and
+``batch_invariant_vs_batched`` the speed ratio of the two (1.0: no cost). Reported: tokens/s and docs/s of each, the overhead ratio, the
 roofline (GFLOP/s of a large torch matmul in the model's dtype, measured in the same run,
 divided by the FLOPs per token of layers 0..l plus the SAE encoder) and the fraction of it
 reached; with ``--variants``, the same encode in float32/bfloat16 x unsorted/length-sorted
@@ -14,6 +16,7 @@ adapter, and with the SAE in bfloat16 (the before/after of the speed work).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -56,6 +59,32 @@ def time_before(model: SplareModel, texts: list[str], batch_size: int) -> float:
             for i, vector in enumerate(to_sparse_dicts(top_k(pooled, model.config.doc_top_k))):
                 vector_line(str(i), batch[i], quantize(vector, model.config.quantization_scale))
     return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def batched_forward(model: SplareModel):
+    """The encoder as it was before it became batch-invariant: one padded forward per batch and one
+    SAE matmul over the batch's kept tokens (faster, but a text's vector depended on its batch)."""
+    backbone, sae = model.backbone, model.sae
+
+    def encode_batch(hidden: torch.Tensor, keep: torch.Tensor) -> list[torch.Tensor]:
+        latents, counts = sae._encode(hidden[keep]), keep.sum(dim=1).tolist()
+        if not latents.is_sparse:
+            return list(latents.split(counts))
+        rows, values = latents._indices(), latents._values()  # sparse tensors cannot be split: by row range
+        bounds = torch.tensor([0, *counts]).cumsum(0).tolist()
+        parts = []
+        for start, end in zip(bounds, bounds[1:]):
+            sel = (rows[0] >= start) & (rows[0] < end)
+            index = torch.stack([rows[0][sel] - start, rows[1][sel]])
+            parts.append(torch.sparse_coo_tensor(index, values[sel], (end - start, latents.shape[1])))
+        return parts
+
+    backbone._run_each, sae._encode_each = backbone._run, encode_batch
+    try:
+        yield
+    finally:
+        del backbone._run_each, sae._encode_each
 
 
 def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
@@ -105,11 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         if len(texts) == args.docs:
             break
     time_backbone(model, texts[: args.batch_size], args.batch_size)  # warm-up
-    backbone_s, splare_s, tokens = [], [], 0
-    for _ in range(args.repeats):
+    backbone_s, splare_s, batched_s, tokens = [], [], [], 0
+    for _ in range(args.repeats):  # alternating, so that load on the machine hits all three alike
         seconds, tokens = time_backbone(model, texts, args.batch_size)
         backbone_s.append(seconds)
         splare_s.append(time_splare(model, texts, args.batch_size))
+        with batched_forward(model):
+            batched_s.append(time_splare(model, texts, args.batch_size))
     result = {
         "command": " ".join(["python -m eval.bench_encode", *(argv or sys.argv[1:])]),
         "model": model.name_or_path, "layer": model.backbone.layer, "dtype": model.backbone.torch_dtype,
@@ -118,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         "splare_tokens_per_s": round(tokens / min(splare_s), 1),
         "splare_docs_per_s": round(len(texts) / min(splare_s), 2),
         "overhead_vs_backbone": round(min(splare_s) / min(backbone_s) - 1, 3),
+        "batched_tokens_per_s": round(tokens / min(batched_s), 1),
+        "batch_invariant_vs_batched": round(min(batched_s) / min(splare_s), 3),
     }
     dtype = next(model.backbone.model.parameters()).dtype
     gflops = matmul_gflops(dtype)

@@ -65,8 +65,8 @@ class CausalLMBackbone(InputModule):
     Output features: ``token_embeddings`` (float32, batch x tokens x hidden) and
     ``attention_mask`` restricted to the tokens that should be pooled (padding and, with
     ``exclude_bos``, the BOS token are 0: BOS carries Gemma's massive activations and is
-    the same for every text). Padding is always on the right so a text's vector does not
-    depend on the batch it is in.
+    the same for every text). Padding is always on the right, and outside training each text
+    runs alone at its own length, so a text's states are the same bits whatever batch it is in.
     """
 
     config_keys = ["model_name_or_path", "layer", "max_seq_length", "torch_dtype", "exclude_bos", "bidirectional"]
@@ -170,11 +170,14 @@ class CausalLMBackbone(InputModule):
         return [len(ids) for ids in encoded["input_ids"]]
 
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
-        self._captured.clear()
+        """Residual stream after layer ``layer``. Outside training each text runs alone at its own
+        length (:meth:`_run_each`), so its hidden states do not depend on its batch; training runs
+        the padded batch in one call (gradients need no such invariance)."""
         attention_mask = features["attention_mask"]
-        self.model(input_ids=features["input_ids"], attention_mask=attention_mask, use_cache=False)
-        hidden = self._captured.pop()
-        self._captured.clear()
+        if self.training:
+            hidden = self._run(features["input_ids"], attention_mask)
+        else:
+            hidden = self._run_each(features["input_ids"], attention_mask)
         pool_mask = attention_mask.clone()
         bos = self.tokenizer.bos_token_id
         if self.exclude_bos and bos is not None:
@@ -182,6 +185,32 @@ class CausalLMBackbone(InputModule):
         features["token_embeddings"] = hidden.float()
         features["attention_mask"] = pool_mask
         return features
+
+    def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        self._captured.clear()
+        self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+        hidden = self._captured.pop()
+        self._captured.clear()
+        return hidden
+
+    def _run_each(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """One forward per text over its own tokens only (right padding: the first ``n`` positions),
+        zeros at the padding. A batched bf16 forward rounds a text's states differently with its
+        batch's shape (matmul blocking, padded attention), and Top-K then turns that noise into other
+        latents: 16 of 30 Medline queries changed between batch sizes 1 and 16. Alone, every matmul
+        and attention call has a shape fixed by the text itself, and so has its result."""
+        lengths = attention_mask.sum(dim=1).tolist()
+        out: torch.Tensor | None = None
+        for row, n in enumerate(lengths):
+            if n == 0:
+                continue
+            hidden = self._run(input_ids[row: row + 1, :n], attention_mask[row: row + 1, :n])
+            if out is None:
+                out = hidden.new_zeros(input_ids.shape[0], input_ids.shape[1], hidden.shape[-1])
+            out[row, :n] = hidden[0]
+        if out is None:  # only empty texts: nothing to run
+            out = torch.zeros(*input_ids.shape, self.hidden_size, device=input_ids.device)
+        return out
 
     def get_embedding_dimension(self) -> int:
         return self.hidden_size

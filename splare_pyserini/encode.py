@@ -132,8 +132,10 @@ def encode_corpus(args: argparse.Namespace, model=None) -> dict:
     window = args.batch_size * WINDOW_BATCHES
     # Parts end on window boundaries, so a resumed run sees the same batches: byte-identical output.
     per_part = max(window, args.records_per_part // window * window)
+    from .model import ENCODER_REVISION
+
     settings = {
-        "encoder": str(model.name_or_path), "topk": args.topk, "max_length": model.backbone.max_seq_length,
+        "encoder": str(model.name_or_path), "encoder_revision": ENCODER_REVISION, "topk": args.topk, "max_length": model.backbone.max_seq_length,
         "fields": args.fields, "shard_id": args.shard_id, "shard_num": args.shard_num, "batch_size": args.batch_size,
         "records_per_part": per_part, "corpus": str(Path(args.corpus).resolve()), "fingerprint": fingerprint(corpus_files(args.corpus)),
         "model_fingerprint": fingerprint(model_files(Path(model.name_or_path))) if model.name_or_path else "in-memory",

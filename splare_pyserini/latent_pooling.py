@@ -8,7 +8,8 @@ pools ``log(1 + ReLU(z))`` over all its positions. Here each text's kept tokens 
 activation moves after the max: ``log1p∘ReLU`` is non-decreasing, so
 ``max_t log1p(ReLU(z_t)) = log1p(ReLU(max_t z_t))`` and it runs on batch x d_sae values only;
 a TopK SAE's output comes sparse (sae-lens' ``use_sparse_activations``) and its k values per
-token go straight to their text's row. The result is the same tensor (tested bit for bit); a
+token go straight to their text's row. Each text is encoded alone (its own matmul), so its
+vector does not depend on its batch. The result is the same tensor (tested bit for bit); a
 batch of 16 Medline documents through the shipped default took 1.00-1.03 s instead of 1.19 s.
 """
 from __future__ import annotations
@@ -35,11 +36,9 @@ def pool_sae_latents(sae, pooling: torch.nn.Module, features: dict[str, torch.Te
     if pooling.pooling_strategy == "max":
         sparse = sae.encode_kept_sparse(hidden, keep)
         if sparse is not None:
-            return _max_pool_sparse(sparse, keep)
-    latents = sae.encode_kept(hidden, keep)  # in the SAE's compute dtype
-    counts = keep.sum(dim=1).tolist()
-    pooled = torch.zeros(len(counts), latents.shape[-1], dtype=torch.float32, device=latents.device)
-    for row, segment in enumerate(latents.split(counts)):
+            return torch.stack([_max_pool_sparse(segment) for segment in sparse])
+    pooled = torch.zeros(len(keep), sae.d_sae, dtype=torch.float32, device=hidden.device)
+    for row, segment in enumerate(sae._encode_each(hidden, keep)):  # in the SAE's compute dtype
         if not len(segment):
             continue  # nothing to pool: the pipeline gives 0 as well
         if pooling.pooling_strategy == "max":  # casting after the max is exact: casts keep order
@@ -51,13 +50,11 @@ def pool_sae_latents(sae, pooling: torch.nn.Module, features: dict[str, torch.Te
     return pooled
 
 
-def _max_pool_sparse(latents: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """Max pooling of a TopK SAE's sparse (kept tokens x d_sae) output: each selected (token, latent)
-    value goes to its text's row with ``amax`` over a zero start, which is the dense path's
-    max over that text's rows (unselected entries are 0 there, selected ones are >= 0)."""
-    rows, columns = latents._indices()  # uncoalesced is fine: amax does not care about duplicates
-    text_of_row = torch.repeat_interleave(torch.arange(keep.shape[0], device=keep.device), keep.sum(dim=1))
-    d_sae = latents.shape[-1]
-    pooled = torch.zeros(keep.shape[0] * d_sae, dtype=torch.float32, device=latents.device)
-    pooled.scatter_reduce_(0, text_of_row[rows] * d_sae + columns, latents._values().float(), "amax")
-    return pooled.view(keep.shape[0], d_sae).log1p_()
+def _max_pool_sparse(latents: torch.Tensor) -> torch.Tensor:
+    """Max pooling of one text's TopK SAE sparse (tokens x d_sae) output: each selected (token, latent)
+    value goes to its latent with ``amax`` over a zero start, which is the dense path's max over the
+    text's rows (unselected entries are 0 there, selected ones are >= 0)."""
+    _, columns = latents._indices()  # uncoalesced is fine: amax does not care about duplicates
+    pooled = torch.zeros(latents.shape[-1], dtype=torch.float32, device=latents.device)
+    pooled.scatter_reduce_(0, columns, latents._values().float(), "amax")
+    return pooled.log1p_()

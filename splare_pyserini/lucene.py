@@ -66,9 +66,37 @@ def index_bm25(collection_dir: Path, index_dir: Path, threads: int = 2, language
                     *stored, *extra, log=log)
 
 
+PATH_TRIGGERED_TOPIC_READERS = ("beir", "cacm")
+"""Substrings of a topics path that make Pyserini pick a topic reader by the path itself, before
+the file's extension is looked at (``pyserini/query_iterator.py``): ``cacm`` -> its CACM reader
+(which fails on a TSV), ``beir`` -> a TSV-string reader. A ``.json`` file is read before either test."""
+
+
+def pyserini_topics(topics: Path | str, work_dir: Path | None = None) -> Path:
+    """A topics path that Pyserini reads as the file it is, whatever the folders are named: the path
+    itself when it names no path-triggered reader, else the same topics as Pyserini's JSON topics
+    (``{qid: {"title": text}}``, read before any path test) in ``work_dir`` (default: a new temporary folder)."""
+    topics = Path(topics)
+    if topics.suffix == ".json" or not any(word in str(topics) for word in PATH_TRIGGERED_TOPIC_READERS):
+        return topics
+    import tempfile
+
+    from .readers import read_topics
+
+    work_dir = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="splare-topics-"))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    target = work_dir / f"{topics.stem}.topics.json"
+    payload = {record.docid: {"title": record.text} for record in read_topics(topics)}
+    target.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    logger.info("%s: its path names a Pyserini topic reader (%s); handing Pyserini %s instead",
+                topics, "/".join(PATH_TRIGGERED_TOPIC_READERS), target)
+    return target
+
+
 def search_impact(index_dir: Path, encoded_queries: Path, topics: Path, run: Path, hits: int = 1000,
                   threads: int = 2, log: Path | None = None) -> list[str]:
     """Stock Pyserini impact search over pre-encoded queries (``--min-idf -1``: keep every latent)."""
+    topics = pyserini_topics(topics, Path(run).parent / ".topics")
     return pyserini("pyserini.search.lucene", "--index", index_dir, "--topics", topics, "--impact",
                     "--encoder", encoded_queries, "--min-idf", "-1", "--output", run, "--hits", hits,
                     "--batch-size", 64, "--threads", threads, "--output-format", "trec", log=log)
@@ -77,6 +105,7 @@ def search_impact(index_dir: Path, encoded_queries: Path, topics: Path, run: Pat
 def search_bm25(index_dir: Path, topics: Path, run: Path, hits: int = 1000, threads: int = 2,
                 language: str | None = None, log: Path | None = None) -> list[str]:
     extra = ["--language", language] if language else []
+    topics = pyserini_topics(topics, Path(run).parent / ".topics")
     return pyserini("pyserini.search.lucene", "--index", index_dir, "--topics", topics, "--bm25",
                     "--output", run, "--hits", hits, "--batch-size", 64, "--threads", threads, *extra, log=log)
 

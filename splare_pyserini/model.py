@@ -29,6 +29,9 @@ from .sparse_vectors import latent_name, quantize, to_sparse_dicts, top_k
 logger = logging.getLogger(__name__)
 
 SPLARE_CONFIG = "splare_config.json"
+ENCODER_REVISION = 2
+"""Bumped when the same model directory starts giving other vectors (2: each text encoded alone,
+batch-invariant); part of an encode's settings, so a cached or resumed encode of an older revision is redone."""
 DEFAULT_MODEL_NAME = "splare-gemma3-270m"
 Kind = Literal["query", "document"]
 
@@ -225,8 +228,9 @@ class SplareModel:
     ) -> list[dict[str, float]]:
         """Sparse float vectors ``{latent: weight}``, Top-K applied, in input order.
 
-        Texts are sorted by token count before batching (least padding); right padding and the
-        pooling mask make each vector independent of its batch up to float rounding.
+        Texts are sorted by token count before batching; outside training each text then runs
+        through the backbone and the SAE alone (:meth:`CausalLMBackbone.forward`), so its vector is
+        the same bits whatever its batch, neighbours or order.
         """
         k = top_k_override if top_k_override is not None else self.config.top_k_for(kind)
         lengths = self.backbone.token_lengths(list(texts)) if len(texts) > batch_size else [0] * len(texts)

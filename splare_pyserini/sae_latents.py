@@ -135,12 +135,13 @@ class SAELatents(Module):
     def encode_kept(self, hidden: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """SAE latents (in the compute dtype) of the kept tokens only (``keep``: batch x tokens,
         bool), one row per kept token in batch-major order, so text ``i``'s rows are contiguous.
-        Padding and BOS were ~30% of a length-sorted Medline batch; they are never encoded."""
-        return self._encode(hidden[keep])
+        Padding and BOS were ~30% of a length-sorted Medline batch; they are never encoded.
+        Each text's rows go through the SAE in their own matmul (see :meth:`_encode_each`)."""
+        return torch.cat(self._encode_each(hidden, keep))
 
-    def encode_kept_sparse(self, hidden: torch.Tensor, keep: torch.Tensor) -> torch.Tensor | None:
-        """:meth:`encode_kept` as a sparse COO tensor, for a TopK SAE (through sae-lens' own
-        ``use_sparse_activations``: no dense kept tokens x d_sae output); ``None`` for other SAEs."""
+    def encode_kept_sparse(self, hidden: torch.Tensor, keep: torch.Tensor) -> list[torch.Tensor] | None:
+        """:meth:`encode_kept` per text, as sparse COO tensors (kept tokens x d_sae), for a TopK SAE
+        (through sae-lens' own ``use_sparse_activations``: no dense output); ``None`` for other SAEs."""
         from sae_lens.saes.topk_sae import TopK
 
         activation = getattr(self.sae, "activation_fn", None)
@@ -150,9 +151,14 @@ class SAELatents(Module):
         activation.use_sparse_activations = True
         try:
             with torch.sparse.check_sparse_tensor_invariants(enable=False):  # sae-lens builds valid indices
-                return self._encode(hidden[keep])
+                return self._encode_each(hidden, keep)
         finally:
             activation.use_sparse_activations = was_sparse
+
+    def _encode_each(self, hidden: torch.Tensor, keep: torch.Tensor) -> list[torch.Tensor]:
+        """``sae.encode`` of each text's kept rows alone: a matmul's rounding can depend on how many
+        rows it is given, so one text's latents must not depend on the others' token counts."""
+        return [self._encode(states[mask]) for states, mask in zip(hidden, keep)]
 
     def _encode(self, hidden: torch.Tensor) -> torch.Tensor:
         """``sae.encode`` in the compute dtype, latents returned in it too (callers cast what they keep)."""

@@ -4,18 +4,26 @@
         --impact --encoder MODEL_DIR [any other pyserini.search.lucene flag]
 
 This is ``python -m pyserini.search.lucene`` itself (its flags, its ``__main__``, its run
-files): the only changes are that ``--encoder`` may name a SPLARE model directory (or
-``default``, the embedded model), and ``--min-idf`` defaults to -1 so that no query
-latent is dropped (Pyserini drops terms with idf <= min-idf, and an SAE latent can occur
-in every document, where idf = log(N/df) = 0).
+files), with SPLARE's defaults: ``--encoder`` may name a SPLARE model directory (or
+``default``, the embedded model) and is ``default`` when not given (without it Pyserini would
+send the raw query words to Lucene, which match no latent: an empty run, exit 0);
+``--impact`` is implied; ``--min-idf`` defaults to -1 so that no query latent is dropped
+(Pyserini drops terms with idf <= min-idf, and an SAE latent can occur in every document,
+where idf = log(N/df) = 0). A topics path that would make Pyserini pick a topic reader by
+its folder names (``cacm``, ``beir``) is handed over as JSON topics. After the search, queries
+that matched no document are counted and reported as a warning.
 """
 from __future__ import annotations
 
+import argparse
+import logging
 import runpy
 import sys
 from pathlib import Path
 
 from . import java_env
+
+logger = logging.getLogger(__name__)
 
 NO_LATENT_DROPPED_MIN_IDF = "-1"
 
@@ -61,18 +69,75 @@ def search_encoded(searcher, impacts: dict[str, int], k: int = 10):
     return searcher.object.search(java_impact_query(impacts), k)
 
 
-def with_default_min_idf(argv: list[str]) -> list[str]:
-    if any(a == "--min-idf" or a.startswith("--min-idf=") for a in argv):
-        return argv
-    return [*argv, "--min-idf", NO_LATENT_DROPPED_MIN_IDF]
+def has_flag(argv: list[str], flag: str) -> bool:
+    return any(a == flag or a.startswith(flag + "=") for a in argv)
+
+
+def with_splare_defaults(argv: list[str]) -> list[str]:
+    """``--impact``, ``--encoder default`` and ``--min-idf -1`` unless given."""
+    argv = list(argv)
+    if not has_flag(argv, "--impact"):
+        argv.append("--impact")
+    if not has_flag(argv, "--encoder") and not has_flag(argv, "--onnx-encoder"):
+        logger.info("no --encoder: encoding queries with the embedded default SPLARE model")
+        argv += ["--encoder", "default"]
+    if not has_flag(argv, "--min-idf"):
+        argv += ["--min-idf", NO_LATENT_DROPPED_MIN_IDF]
+    return argv
+
+
+def pyserini_args(argv: list[str]) -> argparse.Namespace:
+    """Pyserini's own parse of a search command line."""
+    from pyserini.search.lucene.__main__ import define_search_args
+
+    parser = argparse.ArgumentParser(add_help=False)
+    define_search_args(parser)
+    return parser.parse_known_args(argv)[0]
+
+
+def with_readable_topics(argv: list[str]) -> list[str]:
+    """Replace a ``--topics`` file whose path would trigger a Pyserini reader by a JSON copy."""
+    from .lucene import pyserini_topics
+
+    argv = list(argv)
+    for i, token in enumerate(argv):
+        value, prefix = (argv[i + 1], None) if token == "--topics" and i + 1 < len(argv) else (
+            (token.split("=", 1)[1], "--topics=") if token.startswith("--topics=") else (None, None))
+        if value is not None and Path(value).is_file():
+            fixed = str(pyserini_topics(value))
+            if prefix:
+                argv[i] = prefix + fixed
+            else:
+                argv[i + 1] = fixed
+    return argv
+
+
+def warn_unmatched_queries(topics: str, topics_format: str, run: str | Path) -> int:
+    """Warn, with the count, about queries that have no line in the run (they matched no document);
+    returns that count."""
+    from pyserini.query_iterator import TopicsFormat, get_query_iterator
+
+    queried = [str(qid) for qid, _ in get_query_iterator(topics, TopicsFormat(topics_format))]
+    with open(run, encoding="utf-8") as handle:
+        found = {line.split()[0] for line in handle if line.strip()}
+    unmatched = [q for q in queried if q not in found]
+    if unmatched:
+        logger.warning("%d of %d queries matched no document and have no line in %s (first: %s)%s",
+                       len(unmatched), len(queried), run, ", ".join(unmatched[:5]),
+                       ": were they encoded with the model that encoded the index?" if len(unmatched) == len(queried) else "")
+    return len(unmatched)
 
 
 def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     java_env.configure()
-    argv = sys.argv[1:] if argv is None else argv
+    argv = with_readable_topics(with_splare_defaults(sys.argv[1:] if argv is None else argv))
     install_query_encoder()
-    sys.argv = ["pyserini.search.lucene", *with_default_min_idf(argv)]
+    sys.argv = ["pyserini.search.lucene", *argv]
     runpy.run_module("pyserini.search.lucene", run_name="__main__", alter_sys=True)
+    args = pyserini_args(argv)
+    if args.output and Path(args.output).exists():
+        warn_unmatched_queries(args.topics, args.topics_format, args.output)
 
 
 if __name__ == "__main__":

@@ -42,3 +42,20 @@ def build_tiny_sae(path: Path, d_in: int = 64, d_sae: int = 512, k: int = 32, la
             param.normal_(0, 0.1)
     sae.save_model(path)
     return path
+
+
+def build_tiny_bert_mlm(path: Path) -> Path:
+    """A 2-layer BertForMaskedLM with a character word-piece vocabulary: a stand-in for SPLADE-tiny."""
+    import string
+
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    chars = string.ascii_lowercase + string.digits
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars), *string.punctuation]
+    BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}).save_pretrained(path)
+    torch.manual_seed(2)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertForMaskedLM(config).save_pretrained(path)
+    return path

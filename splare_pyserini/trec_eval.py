@@ -74,16 +74,16 @@ def trec_eval(qrels: Path, run: Path, metrics: list[str]) -> dict[str, float]:
     return results
 
 
-def check_run_against_qrels(qrels: Path, run: Path) -> tuple[int, int]:
-    """Warn, with counts, about queries in the run without qrels (ignored by trec_eval) and judged
-    queries missing from the run (scored 0 with -c). Returns both counts."""
+def check_run_against_qrels(qrels: Path, run: Path, warn: bool = True) -> tuple[int, int]:
+    """Warn (``warn``), with counts, about queries in the run without qrels (ignored by trec_eval) and
+    judged queries missing from the run (scored 0 with -c). Returns both counts."""
     judged = {line.split()[0] for line in open(qrels, encoding="utf-8") if line.strip()}
     ran = {line.split()[0] for line in open(run, encoding="utf-8") if line.strip()}
     extra, missing = sorted(ran - judged), sorted(judged - ran)
-    if extra:
+    if extra and warn:
         logger.warning("%s: %d queries have no qrels in %s and are ignored by trec_eval: %s",
                        run.name, len(extra), qrels.name, extra[:5])
-    if missing:
+    if missing and warn:
         logger.warning("%s: %d judged queries retrieved nothing (scored 0 with -c): %s", run.name, len(missing), missing[:5])
     return len(extra), len(missing)
 

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from eval import beir
+from splare_pyserini import lucene
 from splare_pyserini.trec_eval import pytrec_eval_scores, read_run
 
 
@@ -87,3 +88,31 @@ def test_qrels_and_queries_mismatches_are_warned_with_counts(tmp_path, caplog):
     assert "1 qrels name 1 documents that are not in corpus.jsonl" in text and "d9" in text
     assert [json.loads(line)["_id"] for line in open(topics)] == ["q1"]
     assert open(qrels).read().splitlines() == ["q1 0 d1 1", "q1 0 d9 1", "q4 0 d2 1"]
+
+
+def test_folder_names_that_pick_pyserini_topic_readers_do_not_break_the_run(shared_data, tiny_model_dir, tmp_path):
+    """Pyserini reads a topics path containing ``cacm`` with its CACM reader and one containing ``beir``
+    with a TSV-string reader, whatever the file is: a collection named ``cacm`` under an ``--out`` named
+    ``beir-runs`` must give the runs it gives under plain names."""
+    import shutil
+
+    runs = {}
+    for name, out_name in (("toy", "plain"), ("cacm", "beir-runs")):
+        data, out = tmp_path / name, tmp_path / out_name
+        shutil.copytree(shared_data / "msmarco-toy", data)
+        assert beir.main(["--data", str(data), "--encoder", str(tiny_model_dir), "--out", str(out), "--batch-size", "4"]) == 0
+        runs[name] = {system: sorted(open(out / f"run.{name}.{system}.txt").read().splitlines())
+                      for system in ("splare", "bm25-flat")}
+    assert all(runs["toy"].values()) and runs["cacm"] == runs["toy"]
+    assert lucene.pyserini_topics(data / "queries.jsonl", tmp_path / "t").suffix == ".json"
+    assert lucene.pyserini_topics(shared_data / "msmarco-toy" / "queries.jsonl") == shared_data / "msmarco-toy" / "queries.jsonl"
+
+
+def test_judged_queries_missing_from_a_run_are_reported_in_the_results_tables(tmp_path):
+    qrels, run = tmp_path / "qrels.trec", tmp_path / "run.txt"
+    qrels.write_text("q1 0 d1 1\nq2 0 d2 1\nq3 0 d3 1\n")
+    run.write_text("q1 Q0 d1 1 2.0 x\n")
+    timer = beir.StageTimer()
+    assert beir.report_missing_queries(qrels, run, "splare", timer) == 2
+    assert timer.seconds == {"splare: judged queries with no hit (queries)": 2}
+    assert "| d | splare: judged queries with no hit (queries) | 2 |" in beir.timings_table({"d": timer.seconds})

@@ -113,9 +113,10 @@ def test_bfloat16_compute_is_saved_survives_casts_and_stays_close_to_float32(tmp
 def test_sparse_topk_output_is_the_dense_one_and_leaves_the_sae_as_it_was(tiny_sae_dir):
     module = SAELatents(path=str(tiny_sae_dir))
     hidden, keep = torch.randn(2, 5, 64), torch.tensor([[0, 1, 1, 1, 0], [0, 1, 1, 0, 0]], dtype=torch.bool)
-    sparse = module.encode_kept_sparse(hidden, keep)
-    assert sparse.is_sparse and sparse.shape == (5, 512)
-    assert torch.equal(sparse.to_dense(), module.encode_kept(hidden, keep))
+    sparse = module.encode_kept_sparse(hidden, keep)  # one sparse tensor per text
+    assert all(s.is_sparse for s in sparse) and [s.shape for s in sparse] == [(int(n), 512) for n in keep.sum(1)]
+    assert sum(s.shape[0] for s in sparse) == 5
+    assert torch.equal(torch.cat([s.to_dense() for s in sparse]), module.encode_kept(hidden, keep))
     assert module.sae.activation_fn.use_sparse_activations is False  # the flag is put back
 
 
