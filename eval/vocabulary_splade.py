@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 
 from splare_pyserini.model import SplareConfig
-from splare_pyserini.sparse_vectors import quantize
+from splare_pyserini.sparse_vectors import quantize, top_k
 
 SPLADE_TINY = "splade-tiny"
 
@@ -66,11 +66,8 @@ class VocabularySplade:
         out = []
         with torch.inference_mode():
             for text in texts:
-                row = self.encoder.encode([text], batch_size=1, convert_to_tensor=True)[0].to_dense()
-                if top_k_override is not None and top_k_override < row.numel():
-                    kept = torch.zeros_like(row)
-                    values, indices = torch.topk(row, top_k_override)
-                    row = kept.scatter_(0, indices, values)
+                row = self.encoder.encode([text], batch_size=1, convert_to_tensor=True, show_progress_bar=False)[0].to_dense()
+                row = top_k(row[None], top_k_override)[0]
                 nz = torch.nonzero(row > 0).flatten().tolist()
                 out.append({self.terms[i]: w for i, w in zip(nz, row[nz].tolist())})
         return out
