@@ -261,7 +261,9 @@ def test_bench_encode(mini, tiny_model_dir, tmp_path, capsys):
     assert result["command"] == "python -m eval.bench_encode " + " ".join(argv)
     assert {"command", "model", "layer", "dtype", "threads", "docs", "tokens", "batch_size", "backbone_tokens_per_s",
             "splare_tokens_per_s", "splare_docs_per_s", "overhead_vs_backbone", "matmul_gflops", "gflop_per_token",
-            "roofline_tokens_per_s", "splare_fraction_of_roofline", "variants"} == set(result)
+            "roofline_tokens_per_s", "splare_fraction_of_roofline", "variants", "batched_tokens_per_s",
+            "batch_invariant_vs_batched"} == set(result)
+    assert result["batched_tokens_per_s"] > 0 and result["batch_invariant_vs_batched"] > 0
     assert result["layer"] == TINY_LAYER and result["dtype"] == "float32" and result["threads"] >= 1
     assert result["docs"] == 8 and result["batch_size"] == 4
     numbers = {k: v for k, v in result.items() if k not in ("command", "model", "dtype", "variants")}
@@ -273,6 +275,7 @@ def test_bench_encode(mini, tiny_model_dir, tmp_path, capsys):
     assert 8 <= result["tokens"] <= 8 * model.backbone.max_seq_length
     assert result["backbone_tokens_per_s"] > 0 and result["splare_tokens_per_s"] > 0
     assert result["overhead_vs_backbone"] > -1
+
     assert result["splare_docs_per_s"] == pytest.approx(result["splare_tokens_per_s"] * 8 / result["tokens"], rel=0.02)
     assert result["matmul_gflops"] > 0 and result["gflop_per_token"] > 0
     # The roofline counts layers 0..l of the truncated backbone plus the SAE encoder.
@@ -291,6 +294,19 @@ def test_bench_encode(mini, tiny_model_dir, tmp_path, capsys):
     for label in sae_variants:
         variant = result["variants"][label]
         assert variant["fraction_of_roofline"] == pytest.approx(variant["tokens_per_s"] / result["roofline_tokens_per_s"], abs=0.002)
+
+
+def test_batched_forward_is_the_old_padded_encoder_and_is_undone(tiny_model):
+    """The benchmark's "before": one padded forward and one SAE call per batch, the same vectors up to
+    float rounding on the float32 stand-in, and the model's own per-text methods back afterwards."""
+    texts = ["a short one", "a much longer text about lenses and eyes in vertebrates", "mid length text"]
+    alone = tiny_model.encode(texts, "document", batch_size=3)
+    with bench_encode.batched_forward(tiny_model):
+        assert "_run_each" in vars(tiny_model.backbone) and "_encode_each" in vars(tiny_model.sae)
+        batched = tiny_model.encode(texts, "document", batch_size=3)
+    assert "_run_each" not in vars(tiny_model.backbone) and "_encode_each" not in vars(tiny_model.sae)
+    for a, b in zip(alone, batched):
+        assert a.keys() == b.keys() and list(b.values()) == pytest.approx([a[k] for k in b], rel=1e-4, abs=1e-5)
 
 
 def test_batches_are_sorted_by_the_given_lengths_and_complete():
