@@ -80,11 +80,11 @@ def batched_forward(model: SplareModel):
             parts.append(torch.sparse_coo_tensor(index, values[sel], (end - start, latents.shape[1])))
         return parts
 
-    backbone._run_each, sae._encode_each = backbone._run, encode_batch
+    backbone._run_each, sae.encode_each_text = backbone._run, encode_batch
     try:
         yield
     finally:
-        del backbone._run_each, sae._encode_each
+        del backbone._run_each, sae.encode_each_text
 
 
 def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:

@@ -38,7 +38,7 @@ def pool_sae_latents(sae, pooling: torch.nn.Module, features: dict[str, torch.Te
         if sparse is not None:
             return torch.stack([_max_pool_sparse(segment) for segment in sparse])
     pooled = torch.zeros(len(keep), sae.d_sae, dtype=torch.float32, device=hidden.device)
-    for row, segment in enumerate(sae._encode_each(hidden, keep)):  # in the SAE's compute dtype
+    for row, segment in enumerate(sae.encode_each_text(hidden, keep)):  # in the SAE's compute dtype
         if not len(segment):
             continue  # nothing to pool: the pipeline gives 0 as well
         if pooling.pooling_strategy == "max":  # casting after the max is exact: casts keep order

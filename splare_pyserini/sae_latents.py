@@ -136,8 +136,8 @@ class SAELatents(Module):
         """SAE latents (in the compute dtype) of the kept tokens only (``keep``: batch x tokens,
         bool), one row per kept token in batch-major order, so text ``i``'s rows are contiguous.
         Padding and BOS were ~30% of a length-sorted Medline batch; they are never encoded.
-        Each text's rows go through the SAE in their own matmul (see :meth:`_encode_each`)."""
-        return torch.cat(self._encode_each(hidden, keep))
+        Each text's rows go through the SAE in their own matmul (see :meth:`encode_each_text`)."""
+        return torch.cat(self.encode_each_text(hidden, keep))
 
     def encode_kept_sparse(self, hidden: torch.Tensor, keep: torch.Tensor) -> list[torch.Tensor] | None:
         """:meth:`encode_kept` per text, as sparse COO tensors (kept tokens x d_sae), for a TopK SAE
@@ -151,11 +151,11 @@ class SAELatents(Module):
         activation.use_sparse_activations = True
         try:
             with torch.sparse.check_sparse_tensor_invariants(enable=False):  # sae-lens builds valid indices
-                return self._encode_each(hidden, keep)
+                return self.encode_each_text(hidden, keep)
         finally:
             activation.use_sparse_activations = was_sparse
 
-    def _encode_each(self, hidden: torch.Tensor, keep: torch.Tensor) -> list[torch.Tensor]:
+    def encode_each_text(self, hidden: torch.Tensor, keep: torch.Tensor) -> list[torch.Tensor]:
         """``sae.encode`` of each text's kept rows alone: a matmul's rounding can depend on how many
         rows it is given, so one text's latents must not depend on the others' token counts."""
         return [self._encode(states[mask]) for states, mask in zip(hidden, keep)]

@@ -99,16 +99,12 @@ def with_readable_topics(argv: list[str]) -> list[str]:
     """Replace a ``--topics`` file whose path would trigger a Pyserini reader by a JSON copy."""
     from .lucene import pyserini_topics
 
-    argv = list(argv)
+    argv, flag = list(argv), "--topics="
     for i, token in enumerate(argv):
-        value, prefix = (argv[i + 1], None) if token == "--topics" and i + 1 < len(argv) else (
-            (token.split("=", 1)[1], "--topics=") if token.startswith("--topics=") else (None, None))
-        if value is not None and Path(value).is_file():
-            fixed = str(pyserini_topics(value))
-            if prefix:
-                argv[i] = prefix + fixed
-            else:
-                argv[i + 1] = fixed
+        if token == "--topics" and i + 1 < len(argv) and Path(argv[i + 1]).is_file():
+            argv[i + 1] = str(pyserini_topics(argv[i + 1]))
+        elif token.startswith(flag) and Path(token[len(flag):]).is_file():
+            argv[i] = flag + str(pyserini_topics(token[len(flag):]))
     return argv
 
 

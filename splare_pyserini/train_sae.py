@@ -222,9 +222,10 @@ def train_layer(cfg: SAETrainingConfig, work_dir: Path, layer: int, out_dir: Pat
         from sae_lens.constants import SAE_WEIGHTS_FILENAME
 
         sae.load_state_dict(load_file(str(resume_from / SAE_WEIGHTS_FILENAME)))
-    # the data provider starts where the checkpoint stopped (and after the whitening estimate's batches)
-    trainer = SAETrainer(cfg=trainer_cfg, sae=sae, save_checkpoint_fn=lambda checkpoint_path: prune_checkpoints(checkpoints),
-                         data_provider=batches(skip=norm_batches + int(resume_from.name) // cfg.batch_size if resume_from else 0))
+    # a resumed provider starts where the checkpoint stopped, past the whitening estimate's batches too
+    skip = norm_batches + int(resume_from.name) // cfg.batch_size if resume_from is not None else 0
+    trainer = SAETrainer(cfg=trainer_cfg, sae=sae, data_provider=batches(skip=skip),
+                         save_checkpoint_fn=lambda checkpoint_path: prune_checkpoints(checkpoints))
     if resume_from is not None:
         trainer.load_trainer_state(resume_from)
         trainer.checkpoint_thresholds = [t for t in trainer.checkpoint_thresholds if t > trainer.n_training_samples]

@@ -302,9 +302,9 @@ def test_batched_forward_is_the_old_padded_encoder_and_is_undone(tiny_model):
     texts = ["a short one", "a much longer text about lenses and eyes in vertebrates", "mid length text"]
     alone = tiny_model.encode(texts, "document", batch_size=3)
     with bench_encode.batched_forward(tiny_model):
-        assert "_run_each" in vars(tiny_model.backbone) and "_encode_each" in vars(tiny_model.sae)
+        assert "_run_each" in vars(tiny_model.backbone) and "encode_each_text" in vars(tiny_model.sae)
         batched = tiny_model.encode(texts, "document", batch_size=3)
-    assert "_run_each" not in vars(tiny_model.backbone) and "_encode_each" not in vars(tiny_model.sae)
+    assert "_run_each" not in vars(tiny_model.backbone) and "encode_each_text" not in vars(tiny_model.sae)
     for a, b in zip(alone, batched):
         assert a.keys() == b.keys() and list(b.values()) == pytest.approx([a[k] for k in b], rel=1e-4, abs=1e-5)
 
