@@ -5,8 +5,9 @@
 For each ``--data`` folder (corpus.jsonl, queries.jsonl, qrels/test.tsv): encode the corpus
 (cached: reused while the model and the corpus are unchanged), build the Lucene impact
 index with Pyserini, encode the judged queries, search with Pyserini's impact searcher
-CLI, build and search Pyserini's BM25 (flat: title + text), fuse both with Pyserini's RRF,
-and score every run with trec_eval. ``RUN_DIR`` receives ``results.json``
+CLI, build and search Pyserini's BM25 (flat: title + text), fuse both with Pyserini's fusion
+(normalized interpolation, RRF), build and search the one-index hybrid (latents + BM25 words,
+:mod:`splare_pyserini.hybrid`), and score every run with trec_eval. ``RUN_DIR`` receives ``results.json``
 (``{dataset: {system: {metric: value}}}``), ``results.md``, ``timings.json`` and
 ``run.<dataset>.<system>.txt`` TREC run files.
 
@@ -54,7 +55,9 @@ METRICS = ["ndcg_cut_10", "recall_100", "recall_1000", "recip_rank_10"]
 CROSS_LINGUAL_METRICS = ["map", "ndcg_cut_10", "recall_100", "recip_rank_10", "P_1"]  # LAReQA: mAP; Tatoeba: P@1
 LABELS = {"ndcg_cut_10": "nDCG@10", "recall_100": "R@100", "recall_1000": "R@1000", "recip_rank_10": "MRR@10",
           "map": "mAP", "P_1": "P@1"}
-SYSTEMS = ("splare", "bm25-flat", "hybrid-rrf")
+SYSTEMS = ("splare", "bm25-flat", "hybrid-index", "fusion-interp", "fusion-rrf")
+"""``hybrid-index``: one Lucene index of latents and BM25 words (:mod:`splare_pyserini.hybrid`);
+``fusion-interp``/``fusion-rrf``: the BM25 and SPLARE runs fused by Pyserini (normalized interpolation, RRF)."""
 
 
 class StageTimer:
@@ -120,8 +123,11 @@ def encode_cached(model, corpus: Path, vectors: Path, batch_size: int, timer: St
 
 def evaluate_dataset(collection: Collection | Path, model, out: Path, batch_size: int = 16, threads: int = 2,
                      bm25: bool = True, language: str | None = None,
-                     metrics: list[str] = METRICS, baselines: dict | None = None) -> tuple[dict, dict]:
+                     metrics: list[str] = METRICS, baselines: dict | None = None,
+                     hybrid_alpha: float | None = None, fusion_alpha: float | None = None) -> tuple[dict, dict]:
     """All systems on one collection; returns ({system: metrics}, {stage: seconds}).
+    ``hybrid_alpha``/``fusion_alpha``: BM25's share in the hybrid index and the interpolation
+    (default: the model's ``hybrid_alpha``/``fusion_alpha``).
     ``language``: Pyserini's ``--language`` for BM25 indexing and search (None: its default).
     ``baselines``: other impact models by system name (``splade-tiny``: :mod:`eval.vocabulary_splade`),
     encoded, indexed and searched exactly as SPLARE is."""
@@ -142,7 +148,12 @@ def evaluate_dataset(collection: Collection | Path, model, out: Path, batch_size
             lucene.search_bm25(work / "bm25-index", encoded_queries / "topics.tsv", runs["bm25-flat"],
                                threads=threads, language=language, log=work / "logs" / "search-bm25.log")
         with timer.stage("rrf fusion"):
-            lucene.fuse_rrf([runs["splare"], runs["bm25-flat"]], runs["hybrid-rrf"], log=work / "logs" / "fusion.log")
+            lucene.fuse_rrf([runs["splare"], runs["bm25-flat"]], runs["fusion-rrf"], log=work / "logs" / "fusion.log")
+        with timer.stage("interpolation fusion"):
+            lucene.fuse_interpolation([runs["bm25-flat"], runs["splare"]], runs["fusion-interp"],
+                                      model.config.fusion_alpha if fusion_alpha is None else fusion_alpha)
+        hybrid_index_run(model, data, work, encoded_queries, runs["hybrid-index"], threads, language, timer,
+                         alpha=hybrid_alpha)
     results = {}
     with timer.stage("trec_eval"):
         for system, run in runs.items():
@@ -167,6 +178,29 @@ def impact_run(system: str, model, data: Path, topics: Path, work: Path, run: Pa
         lucene.search_impact(index, encoded_queries / "queries.jsonl", encoded_queries / "topics.tsv",
                              run, threads=threads, log=work / "logs" / f"search-{system}.log")
     return encoded_queries
+
+
+def hybrid_index_run(model, data: Path, work: Path, splare_queries: Path, run: Path, threads: int,
+                     language: str | None, timer: StageTimer, alpha: float | None = None) -> Path:
+    """The one-index hybrid from SPLARE's cached vectors (no re-encode): words added with the corpus's
+    BM25 statistics, indexed, searched with hybrid queries at ``alpha`` (default: the model's);
+    returns the hybrid index."""
+    from splare_pyserini.hybrid import BM25Statistics, WordAnalyzer, add_words_to_vectors, hybrid_topics
+
+    scale = model.config.quantization_scale
+    alpha = model.config.hybrid_alpha if alpha is None else alpha
+    analyzer = WordAnalyzer(language or "en")
+    index = work / "hybrid-index"
+    with timer.stage("index hybrid-index"):
+        stats = BM25Statistics.from_texts((r.text for r in read_corpus(data / "corpus.jsonl")), analyzer)
+        vectors = add_words_to_vectors(work / "splare-vectors", work / "hybrid-vectors", analyzer, stats, scale)
+        shutil.rmtree(index, ignore_errors=True)
+        lucene.index_impact(vectors, index, threads=threads, log=work / "logs" / "index-hybrid.log")
+    queries = hybrid_topics(splare_queries, work / "hybrid-queries", analyzer, alpha, scale)
+    with timer.stage("search hybrid-index"):
+        lucene.search_impact(index, queries / "queries.jsonl", queries / "topics.tsv", run, threads=threads,
+                             log=work / "logs" / "search-hybrid.log")
+    return index
 
 
 def report_missing_queries(qrels: Path, run: Path, system: str, timer: StageTimer) -> int:
@@ -239,7 +273,7 @@ def evaluate_pool(collections: list[Collection], model, out: Path, batch_size: i
             if bm25:
                 lucene.search_bm25(work / "bm25-index", encoded / "topics.tsv", runs["bm25-flat"], threads=threads,
                                    language=neutral, log=work / "logs" / f"search-bm25-{c.language}.log")
-                lucene.fuse_rrf([runs["splare"], runs["bm25-flat"]], runs["hybrid-rrf"],
+                lucene.fuse_rrf([runs["splare"], runs["bm25-flat"]], runs["fusion-rrf"],
                                 log=work / "logs" / f"fusion-{c.language}.log")
         results[f"{benchmark}/pooled/{c.language}"] = {
             system: trec_eval(qrels_file, run, CROSS_LINGUAL_METRICS) for system, run in runs.items() if run.exists()}
@@ -289,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", nargs="+", default=[], choices=[SPLADE_TINY],
                         help="more rows: splade-tiny (vocabulary SPLADE, BERT-tiny; pip install "
                              "'splare-pyserini[baselines]')")
+    parser.add_argument("--hybrid-alpha", type=float, default=None,
+                        help="BM25's share in the hybrid-index row (default: the model's hybrid_alpha)")
+    parser.add_argument("--fusion-alpha", type=float, default=None,
+                        help="BM25's share in the fusion-interp row (default: the model's fusion_alpha)")
     multi = parser.add_argument_group("multilingual")
     multi.add_argument("--language", default="auto",
                        help="BM25 analyzer: auto (each sub-folder's language, where Anserini has an analyzer), "
@@ -301,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from splare_pyserini.model import SplareModel
 
+    for flag, value in (("--hybrid-alpha", args.hybrid_alpha), ("--fusion-alpha", args.fusion_alpha)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            parser.error(f"{flag} {value} must be in [0, 1] (1: BM25 alone, 0: SPLARE alone)")
     languages = args.languages.split(",") if args.languages else None
     try:
         benchmarks = [discover(Path(d), languages) for d in args.data]
@@ -328,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
             language, analyzers[c.name] = bm25_analyzer(c, args.language, args.cross_lingual)
             results[c.name], timings[c.name] = evaluate_dataset(
                 c, model, out, batch_size=args.batch_size, threads=args.threads, bm25=not args.no_bm25,
-                language=language, metrics=metrics, baselines=baselines)
+                language=language, metrics=metrics, baselines=baselines, hybrid_alpha=args.hybrid_alpha,
+                fusion_alpha=args.fusion_alpha)
     multilingual = any(c.language for collections in benchmarks for c in collections)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")

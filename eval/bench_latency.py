@@ -10,6 +10,11 @@ costs, without Pyserini's per-term Python-to-Java calls), throughput (QPS) of Py
 ``batch_search`` with 1 and 2 threads, and index size on disk; for SPLARE also the query
 encoding latency (p50/p95). Both searchers run in this process on the same JVM.
 
+``--hybrid`` (with ``--no-stored-fields``): the one-index hybrid (``eval.beir``'s ``hybrid-index``,
+rebuilt storing ids only) is timed beside the ids-only SPLARE and BM25 indexes, with its ratios to
+BM25 (``hybrid_index_over_bm25_no_stored_fields``; ``hybrid-index_p50_ratio`` per depth, the depth
+sweep then running on the ids-only indexes).
+
 ``--depths 10 100 1000``: search p50 at each result depth k and the hits each system
 returns there, plotted (``latency.DATASET.depth.png``). On a small collection BM25 matches
 only the documents sharing a word with the query, while nearly every document shares some
@@ -71,7 +76,8 @@ def qps(searcher, queries: list[str], threads: int, hits: int) -> float:
 def depth_sweep(searchers: dict, java_queries: dict, queries: list[str], depths: list[int],
                 repeats: int) -> dict[str, dict]:
     """Per depth k and system: mean hits returned, search p50 (ms) through Pyserini's API and
-    through the Java searcher alone (the query already a Java object), and SPLARE/BM25 of both."""
+    through the Java searcher alone (the query already a Java object), and each impact system's
+    p50 over BM25's (``p50_ratio``: SPLARE's; ``hybrid-index_p50_ratio``: the one-index hybrid's)."""
     sweep = {}
     for k in sorted(set(depths)):
         row = {}
@@ -82,8 +88,11 @@ def depth_sweep(searchers: dict, java_queries: dict, queries: list[str], depths:
             java_times = time_each(lambda q, s=searcher, b=built: s.object.search(b[q], k), queries, repeats)
             row[f"{name}_p50_ms"] = round(1000 * statistics.median(times), 3)
             row[f"{name}_java_p50_ms"] = round(1000 * statistics.median(java_times), 3)
-        row["p50_ratio"] = round(row["splare_p50_ms"] / row["bm25-flat_p50_ms"], 2)
-        row["java_p50_ratio"] = round(row["splare_java_p50_ms"] / row["bm25-flat_java_p50_ms"], 2)
+        for name in searchers:
+            if name != "bm25-flat":
+                prefix = "" if name == "splare" else f"{name}_"
+                row[f"{prefix}p50_ratio"] = round(row[f"{name}_p50_ms"] / row["bm25-flat_p50_ms"], 2)
+                row[f"{prefix}java_p50_ratio"] = round(row[f"{name}_java_p50_ms"] / row["bm25-flat_java_p50_ms"], 2)
         sweep[str(k)] = row
     return sweep
 
@@ -93,7 +102,9 @@ def plot_depths(sweep: dict[str, dict], dataset: str, path: Path) -> None:
 
     depths = [int(k) for k in sweep]
     fig, ax = figure()
-    for name, label in (("splare", "SPLARE"), ("bm25-flat", "BM25 (flat)")):
+    for name, label in (("splare", "SPLARE"), ("bm25-flat", "BM25 (flat)"), ("hybrid-index", "hybrid index")):
+        if f"{name}_p50_ms" not in sweep[str(depths[0])]:
+            continue
         ax.plot(depths, [sweep[str(k)][f"{name}_p50_ms"] for k in depths], marker="o", label=label)
         ax.plot(depths, [sweep[str(k)][f"{name}_java_p50_ms"] for k in depths], marker=".", linestyle="--",
                 label=f"{label}, Java searcher alone")
@@ -119,6 +130,17 @@ def minimal_indexes(work: Path) -> tuple[Path, Path]:
     return splare, bm25
 
 
+def minimal_hybrid_index(work: Path) -> Path:
+    """The one-index hybrid with nothing stored but the ids (its stored vectors, words included, are
+    the largest stored documents here, and Anserini reads one per hit)."""
+    from splare_pyserini.lucene import index_impact
+
+    index = work / "hybrid-index-nostore"
+    if not any(index.glob("segments_*")):
+        index_impact(work / "hybrid-vectors", index, store_raw=False)
+    return index
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", required=True)
@@ -129,10 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None)
     parser.add_argument("--depths", type=int, nargs="*", default=[],
                         help="also time search p50 at these result depths (e.g. 10 100 1000) and plot it")
+    parser.add_argument("--hybrid", action="store_true",
+                        help="also time the one-index hybrid (RUN_DIR/work/DATASET/hybrid-index, hybrid-queries)")
     parser.add_argument("--no-stored-fields", action="store_true",
                         help="also time both systems on indexes without stored raw text/vectors, positions or "
                              "doc vectors (built once from the same inputs, kept in the work dir)")
     args = parser.parse_args(argv)
+    if args.hybrid and not args.no_stored_fields:
+        parser.error("--hybrid is timed on indexes that store ids only: add --no-stored-fields")
     java_env.configure()
     from pyserini.search.lucene import LuceneImpactSearcher, LuceneSearcher
 
@@ -145,13 +171,20 @@ def main(argv: list[str] | None = None) -> int:
               "hits": args.hits, "systems": {}}
     # the same queries against every index pair (min_idf=-1: no index-dependent filtering)
     java_queries = {"splare": {q: java_impact_query(cached.encode(q)) for q in queries}, "bm25-flat": {q: q for q in queries}}
+    if args.hybrid:
+        hybrid_cached = CachedVectors(work / "hybrid-queries" / "queries.jsonl")
+        java_queries["hybrid-index"] = {q: java_impact_query(hybrid_cached.encode(q)) for q in queries}
     pairs = [("", work / "splare-index", work / "bm25-index")]
     if args.no_stored_fields:
         pairs.append((" (no stored fields)", *minimal_indexes(work)))
     for suffix, splare_index, bm25_index in pairs:
         splare = LuceneImpactSearcher(str(splare_index), cached, min_idf=-1)
         bm25 = LuceneSearcher(str(bm25_index))
-        for name, searcher in (("splare", splare), ("bm25-flat", bm25)):
+        systems = {"splare": (splare, splare_index), "bm25-flat": (bm25, bm25_index)}
+        if args.hybrid and suffix:  # ids only, as the pair's other indexes
+            hybrid_index = minimal_hybrid_index(work)
+            systems["hybrid-index"] = (LuceneImpactSearcher(str(hybrid_index), hybrid_cached, min_idf=-1), hybrid_index)
+        for name, (searcher, index) in systems.items():
             hits_returned = [len(searcher.search(q, k=args.hits)) for q in queries]  # also the warm-up (JIT, page cache)
             times = time_each(lambda q, s=searcher: s.search(q, k=args.hits), queries, args.repeats)
             built = java_queries[name]
@@ -164,19 +197,24 @@ def main(argv: list[str] | None = None) -> int:
                 "qps_1_thread": round(qps(searcher, queries, 1, args.hits), 1),
                 "qps_2_threads": round(qps(searcher, queries, 2, args.hits), 1),
                 "mean_hits_returned": round(statistics.mean(hits_returned), 1),
-                "index_bytes": dir_size(splare_index if name == "splare" else bm25_index),
+                "index_bytes": dir_size(index),
             }
-        if args.depths and not suffix:
-            result["depth_sweep"] = depth_sweep({"splare": splare, "bm25-flat": bm25}, java_queries, queries,
+        if args.depths and (not suffix) == (not args.hybrid):  # the hybrid is swept on the ids-only indexes
+            result["depth_sweep"] = depth_sweep({n: v[0] for n, v in systems.items()}, java_queries, queries,
                                                 args.depths, args.repeats)
-        splare.close()
-        bm25.close()
-        s, b = result["systems"]["splare" + suffix], result["systems"]["bm25-flat" + suffix]
+        for searcher, _ in systems.values():
+            searcher.close()
+        b = result["systems"]["bm25-flat" + suffix]
         key = suffix.strip(" ()").replace(" ", "_")
-        ratios = result.setdefault("splare_over_bm25" + ("_" + key if key else ""), {})
-        ratios.update({"search_p50": round(s["search_p50_ms"] / b["search_p50_ms"], 2),
-                       "java_search_p50": round(s["java_search_p50_ms"] / b["java_search_p50_ms"], 2),
-                       "index_size": round(s["index_bytes"] / b["index_bytes"], 2)})
+        for name in systems:
+            if name == "bm25-flat":
+                continue
+            s = result["systems"][name + suffix]
+            label = "splare" if name == "splare" else name.replace("-", "_")
+            ratios = result.setdefault(f"{label}_over_bm25" + ("_" + key if key else ""), {})
+            ratios.update({"search_p50": round(s["search_p50_ms"] / b["search_p50_ms"], 2),
+                           "java_search_p50": round(s["java_search_p50_ms"] / b["java_search_p50_ms"], 2),
+                           "index_size": round(s["index_bytes"] / b["index_bytes"], 2)})
     encoder = SplareQueryEncoder(args.encoder)
     encoder.encode(queries[0])
     times = time_each(encoder.encode, queries, 1)

@@ -3,12 +3,19 @@
     python -m splare_pyserini.encode \\
       input   --corpus corpus.jsonl [--fields title text] [--shard-id 0 --shard-num 1] \\
       output  --embeddings DIR [--resume] \\
-      encoder [--encoder MODEL_DIR] [--topk 400] [--max-length 512] [--batch-size 16] [--device cpu]
+      encoder [--encoder MODEL_DIR] [--topk 400] [--max-length 512] [--batch-size 16] [--device cpu] \\
+      hybrid  [--hybrid [--alpha A] [--bm25-stats FILE] [--language en] [--bm25-k1 0.9 --bm25-b 0.4]]
 
 ``--topics queries.jsonl`` (BEIR) or a ``qid<TAB>text`` TSV instead of ``--corpus`` writes
 ``DIR/queries.jsonl`` (what Pyserini's impact searcher takes as ``--encoder``) and
 ``DIR/topics.tsv`` (its ``--topics``). The group words ``input``/``output``/``encoder``
 are optional. Without ``--encoder`` the embedded default model is used.
+
+``--hybrid`` adds BM25 word impacts (Pyserini's analyzer, Lucene's BM25 formula) beside the
+latents, for one index scored ``alpha * BM25 + (1 - alpha) * SPLARE`` (see
+:mod:`splare_pyserini.hybrid`): documents need the corpus's BM25 statistics (computed over the
+whole ``--corpus`` first, or ``--bm25-stats``), queries need ``--alpha`` (default: the model's
+``hybrid_alpha``).
 """
 from __future__ import annotations
 
@@ -25,7 +32,7 @@ from .readers import Record, corpus_files, read_corpus, read_topics
 
 logger = logging.getLogger(__name__)
 
-GROUP_WORDS = ("input", "output", "encoder")
+GROUP_WORDS = ("input", "output", "encoder", "hybrid")
 WINDOW_BATCHES = 16
 """Records are encoded in windows of ``batch_size * WINDOW_BATCHES`` (sorted by length inside a window)."""
 
@@ -55,13 +62,23 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--max-length", type=int, default=None, help="max tokens per text (default: the model's)")
     group.add_argument("--batch-size", type=int, default=16)
     group.add_argument("--device", default="cpu")
+    group = parser.add_argument_group("hybrid")
+    group.add_argument("--hybrid", action="store_true",
+                       help="also write BM25 word impacts (documents) or analyzed query words (topics)")
+    group.add_argument("--alpha", type=float, default=None,
+                       help="topics: BM25's share of the hybrid score, 0..1 (default: the model's hybrid_alpha)")
+    group.add_argument("--bm25-stats", default=None,
+                       help="documents: BM25 statistics from an earlier pass (default: computed over the whole --corpus)")
+    group.add_argument("--language", default="en", help="Pyserini analyzer language of the words (as its --language)")
+    group.add_argument("--bm25-k1", type=float, default=0.9)
+    group.add_argument("--bm25-b", type=float, default=0.4)
     return parser
 
 
 def strip_group_words(argv: list[str]) -> list[str]:
     """Drop Pyserini-style group words, but not a value that happens to be spelled like one
     (``--embeddings output`` keeps its directory name)."""
-    switches = {"--resume", "--skip-bad", "-h", "--help"}
+    switches = {"--resume", "--skip-bad", "--hybrid", "-h", "--help"}
     kept = []
     for i, token in enumerate(argv):
         is_value = i > 0 and argv[i - 1].startswith("-") and argv[i - 1] not in switches
@@ -84,6 +101,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"--shard-id {args.shard_id} must be in 0..{args.shard_num - 1} (--shard-num {args.shard_num})")
     if args.batch_size <= 0 or args.records_per_part <= 0:
         raise SystemExit("--batch-size and --records-per-part must be positive")
+    if not args.hybrid and (args.alpha is not None or args.bm25_stats is not None):
+        raise SystemExit("--alpha and --bm25-stats need --hybrid")
+    if args.alpha is not None and not 0.0 <= args.alpha <= 1.0:
+        raise SystemExit(f"--alpha {args.alpha} must be in [0, 1] (1: BM25 alone, 0: SPLARE alone)")
     return args
 
 
@@ -121,10 +142,39 @@ def shard_records(records: Iterator[Record], shard_id: int, shard_num: int) -> I
             yield record
 
 
+def corpus_bm25_statistics(args: argparse.Namespace):
+    """The BM25 statistics of a hybrid encode: ``--bm25-stats``, else those an earlier run of this
+    encode saved, else a pass over the whole ``--corpus`` (every shard, so all shards agree),
+    saved in the output's state directory. Returns (analyzer, statistics, the file they are in)."""
+    from tqdm import tqdm
+
+    from .hybrid import BM25_STATS_FILE, BM25Statistics, WordAnalyzer
+    from .vector_writer import state_dir
+
+    analyzer = WordAnalyzer(args.language)
+    path = Path(args.bm25_stats) if args.bm25_stats else state_dir(Path(args.embeddings)) / BM25_STATS_FILE
+    if path.exists():
+        stats = BM25Statistics.load(path)
+        if (stats.language, stats.k1, stats.b) != (args.language, args.bm25_k1, args.bm25_b):
+            raise ValueError(f"{path}: statistics for language={stats.language} k1={stats.k1} b={stats.b}, "
+                             f"but this encode asks for {args.language} {args.bm25_k1} {args.bm25_b}")
+        return analyzer, stats, path
+    if args.bm25_stats:
+        raise FileNotFoundError(f"--bm25-stats {path}: no such file")
+    texts = (r.text for r in tqdm(read_corpus(args.corpus, fields=args.fields, skip_bad=args.skip_bad),
+                                  desc="BM25 statistics", unit="doc"))
+    stats = BM25Statistics.from_texts(texts, analyzer, k1=args.bm25_k1, b=args.bm25_b)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stats.save(path)
+    logger.info("BM25 statistics of %d documents (%d terms) saved in %s", stats.doc_count, len(stats.doc_freq), path)
+    return analyzer, stats, path
+
+
 def encode_corpus(args: argparse.Namespace, model=None) -> dict:
     """Encode ``args.corpus`` into ``args.embeddings``; returns counts and timings."""
     from tqdm import tqdm
 
+    from .hybrid import with_words
     from .sparse_vectors import quantize
     from .vector_writer import VectorWriter
 
@@ -141,6 +191,10 @@ def encode_corpus(args: argparse.Namespace, model=None) -> dict:
         "model_fingerprint": fingerprint(model_files(Path(model.name_or_path))) if model.name_or_path else "in-memory",
         "scale": model.config.quantization_scale, "doc_top_k": model.config.doc_top_k,
     }
+    words = corpus_bm25_statistics(args) if args.hybrid else None
+    if words:
+        settings["hybrid"] = {"language": args.language, "k1": args.bm25_k1, "b": args.bm25_b,
+                              "bm25_stats": fingerprint([words[2]])}
     prefix = "part" if args.shard_num == 1 else f"part-{args.shard_id:03d}-of-{args.shard_num:03d}"
     writer = VectorWriter(args.embeddings, settings, prefix=prefix, records_per_part=per_part, resume=args.resume)
     done = writer.records_done
@@ -160,6 +214,8 @@ def encode_corpus(args: argparse.Namespace, model=None) -> dict:
         for record, vector in zip(window_records, vectors):
             impacts = quantize(vector, model.config.quantization_scale)
             empty += not impacts
+            if words:
+                impacts = with_words(impacts, record.text, words[0], words[1], model.config.quantization_scale)
             writer.add(record.docid, record.text, impacts)  # flushes a part every per_part records
         pbar.update(len(window_records))
 
@@ -191,6 +247,14 @@ def encode_topics(args: argparse.Namespace, model=None) -> dict:
     texts = [normalize_query_text(r.text) for r in records]
     start = time.time()
     impacts = model.encode_impacts(texts, "query", batch_size=args.batch_size, top_k_override=args.topk)
+    if args.hybrid:
+        from .hybrid import WordAnalyzer, hybrid_query
+
+        alpha = args.alpha if args.alpha is not None else model.config.hybrid_alpha
+        analyzer = WordAnalyzer(args.language)
+        impacts = [hybrid_query(v, analyzer.term_counts(t), alpha, model.config.quantization_scale)
+                   for v, t in zip(impacts, texts)]
+        logger.info("hybrid queries: alpha=%g (BM25's share), words analyzed for language %s", alpha, args.language)
     seconds = time.time() - start
     out = Path(args.embeddings)
     out.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,12 @@
     python -m splare_pyserini.explain --encoder MODEL --query "what causes scurvy?"
     python -m splare_pyserini.explain --encoder MODEL --index IDX --query "..." --docid D [--json] [--html hit.html]
     python -m splare_pyserini.explain --encoder MODEL --index IDX --run RUN --topics queries.jsonl --qid Q --rank 1
+    python -m splare_pyserini.explain --encoder MODEL --index HYBRID_IDX --hybrid [--hybrid-alpha A] --query "..." --docid D
 
 An impact score is exactly the dot product of the integer query and document weights, so a
-hit decomposes into per-latent contributions ``q_w x d_w``. The document weights are read
+hit decomposes into per-latent contributions ``q_w x d_w``; on a hybrid index
+(:mod:`splare_pyserini.hybrid`, ``--hybrid``) the BM25 words' contributions are listed apart
+from the latents', and both parts together sum to the score. The document weights are read
 back from the Lucene index (the stored vector, else the postings), the hit's score from a
 real ``LuceneImpactSearcher`` search, and the contributions are checked to sum to it (exit 1
 if not). From Python: :func:`explain_hit` for a ``LuceneImpactSearcher`` hit.
@@ -21,17 +24,27 @@ from pathlib import Path
 
 from .model import SplareModel
 from .pyserini_encoders import SplareQueryEncoder
+from .hybrid import is_word_term
 from .search import search_encoded
 from .sparse_vectors import latent_index, latent_name
 
 
 @dataclass
 class Contribution:
-    latent: int
+    term: str
+    """The Lucene term: a latent (``f1234``) or, on a hybrid index, a BM25 word (``w_<word>``)."""
     label: str
     query_weight: int
     doc_weight: int
     product: int
+
+    @property
+    def kind(self) -> str:
+        return "word" if is_word_term(self.term) else "latent"
+
+    @property
+    def latent(self) -> int | None:
+        return None if self.kind == "word" else latent_index(self.term)
 
 
 @dataclass
@@ -44,10 +57,15 @@ class Explanation:
     score: float | None = None  # what Lucene returned for the hit (None: not retrieved in the top k)
     contributions: list[Contribution] = field(default_factory=list)
     document: str | None = None  # the indexed text, when the index stores it
+    query_words: list[dict] = field(default_factory=list)  # {word, weight} of a hybrid query
 
     @property
     def total(self) -> int:
         return sum(c.product for c in self.contributions)
+
+    def part(self, kind: str) -> list[Contribution]:
+        """The contributions of the latents (``latent``) or of the BM25 words (``word``)."""
+        return [c for c in self.contributions if c.kind == kind]
 
     @property
     def matches_lucene(self) -> bool | None:
@@ -55,9 +73,12 @@ class Explanation:
         return None if self.score is None else abs(self.total - self.score) <= 1e-4 * max(1.0, abs(self.score))
 
     def to_dict(self) -> dict:
+        parts = {kind: sum(c.product for c in self.part(kind)) for kind in ("latent", "word")}
         return {"query": self.query, "docid": self.docid, "score": self.score, "total": self.total,
+                "total_latents": parts["latent"], "total_words": parts["word"],
                 "matches_lucene": self.matches_lucene, "query_latents": self.query_latents,
-                "contributions": [asdict(c) for c in self.contributions]}
+                "query_words": self.query_words,
+                "contributions": [{"latent": c.latent, **asdict(c), "kind": c.kind} for c in self.contributions]}
 
 
 # -- pieces ---------------------------------------------------------------------------------
@@ -67,8 +88,14 @@ def _labeller(model: SplareModel | None):
 
 
 def query_latents(impacts: dict[str, int], label) -> list[dict]:
-    ranked = sorted(impacts.items(), key=lambda kv: (-kv[1], latent_index(kv[0])))
+    ranked = sorted(((n, w) for n, w in impacts.items() if not is_word_term(n)), key=lambda kv: (-kv[1], latent_index(kv[0])))
     return [{"latent": latent_index(n), "label": label(latent_index(n)), "weight": w} for n, w in ranked]
+
+
+def query_words(impacts: dict[str, int]) -> list[dict]:
+    """A hybrid query's BM25 words (``alpha``-weighted query term counts), strongest first."""
+    ranked = sorted(((n, w) for n, w in impacts.items() if is_word_term(n)), key=lambda kv: (-kv[1], kv[0]))
+    return [{"word": n, "weight": w} for n, w in ranked]
 
 
 def document_impacts(reader, docid: str, latents: list[str]) -> tuple[dict[str, int], str | None]:
@@ -95,8 +122,8 @@ def document_impacts(reader, docid: str, latents: list[str]) -> tuple[dict[str, 
 
 
 def contributions(q: dict[str, int], d: dict[str, int], label) -> list[Contribution]:
-    rows = [Contribution(latent_index(n), label(latent_index(n)), q[n], d[n], q[n] * d[n]) for n in q if n in d]
-    return sorted(rows, key=lambda c: (-c.product, c.latent))
+    rows = [Contribution(n, "" if is_word_term(n) else label(latent_index(n)), q[n], d[n], q[n] * d[n]) for n in q if n in d]
+    return sorted(rows, key=lambda c: (-c.product, c.term))
 
 
 def searched_query(searcher, query: str) -> dict[str, int]:
@@ -121,7 +148,13 @@ def explain_hit(searcher, query: str, hit=None, docid: str | None = None, k: int
     score = float(hit.score) if hit is not None else next(
         (float(h.score) for h in search_encoded(searcher, q, k) if h.docid == docid), None)
     d, text = document_impacts(_index_reader(str(searcher.index_dir)), docid, list(q))
-    return Explanation(query, query_latents(q, label), docid, score, contributions(q, d, label), text)
+    return Explanation(query, query_latents(q, label), docid, score, contributions(q, d, label), text, query_words(q))
+
+
+def query_only(searcher, query: str, model: SplareModel) -> Explanation:
+    """The query as ``searcher`` sends it (latents, and a hybrid query's words), with no document."""
+    q = searched_query(searcher, query)
+    return Explanation(query, query_latents(q, _labeller(model)), query_words=query_words(q))
 
 
 def explain_query(model: SplareModel, query: str) -> Explanation:
@@ -133,15 +166,21 @@ def explain_query(model: SplareModel, query: str) -> Explanation:
 def format_text(ex: Explanation, top: int = 20) -> str:
     lines = [f"query: {ex.query}", f"query latents ({len(ex.query_latents)}):"]
     lines += [f"  {latent_name(r['latent']):>7}  {r['weight']:>5}  {r['label']}" for r in ex.query_latents[:top]]
+    if ex.query_words:
+        lines += [f"query words ({len(ex.query_words)}, hybrid):"]
+        lines += [f"  {r['word']:>16}  {r['weight']:>7}" for r in ex.query_words[:top]]
     if ex.docid is None:
         return "\n".join(lines)
-    lines += ["", f"document {ex.docid}: {len(ex.contributions)} shared latents",
-              f"  {'latent':>7}  {'q_w':>5}  {'d_w':>5}  {'q_w x d_w':>9}  label"]
-    lines += [f"  {latent_name(c.latent):>7}  {c.query_weight:>5}  {c.doc_weight:>5}  {c.product:>9}  {c.label}"
-              for c in ex.contributions[:top]]
-    if len(ex.contributions) > top:
-        rest = sum(c.product for c in ex.contributions[top:])
-        lines.append(f"  ... {len(ex.contributions) - top} more latents: {rest}")
+    for kind, name in (("latent", "latents"), ("word", "words")):
+        rows = ex.part(kind)
+        if kind == "word" and not rows and not ex.query_words:
+            continue
+        lines += ["", f"document {ex.docid}: {len(rows)} shared {name}",
+                  f"  {kind:>16}  {'q_w':>7}  {'d_w':>5}  {'q_w x d_w':>11}  label"]
+        lines += [f"  {c.term:>16}  {c.query_weight:>7}  {c.doc_weight:>5}  {c.product:>11}  {c.label}" for c in rows[:top]]
+        if len(rows) > top:
+            lines.append(f"  ... {len(rows) - top} more {name}: {sum(c.product for c in rows[top:])}")
+        lines.append(f"sum over {name}: {sum(c.product for c in rows)}")
     lines.append(f"sum of contributions: {ex.total}")
     if ex.score is None:
         lines.append("Lucene score: not retrieved in the searched depth (no check)")
@@ -184,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topics", help="queries file to read the text of --qid from")
     parser.add_argument("--k", type=int, default=1000, help="search depth to find the document's Lucene score")
     parser.add_argument("--min-idf", type=float, default=-1, help="as pyserini's impact search (-1 keeps every latent)")
+    parser.add_argument("--hybrid", action="store_true",
+                        help="--index is a hybrid index (encode --hybrid): the query carries its words too")
+    parser.add_argument("--hybrid-alpha", type=float, default=None, help="BM25's share (default: the model's hybrid_alpha)")
+    parser.add_argument("--language", default="en", help="analyzer of the hybrid query words")
     parser.add_argument("--top", type=int, default=20, help="rows printed as text")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--html", help="write a self-contained HTML page here")
@@ -198,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         args.docid = _run_hit(args.run, args.qid, args.rank)
     if args.docid and not args.index:
         parser.error("--docid/--run need --index")
+    if args.hybrid_alpha is not None and not args.hybrid:
+        parser.error("--hybrid-alpha needs --hybrid")
+    if args.hybrid and not args.index:
+        parser.error("--hybrid needs --index (a hybrid index)")
     model = SplareModel.from_pretrained(args.encoder)
     if args.index:
         from . import java_env
@@ -205,9 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         java_env.configure()
         from pyserini.search.lucene import LuceneImpactSearcher
 
-        searcher = LuceneImpactSearcher(args.index, SplareQueryEncoder(model), min_idf=args.min_idf)
+        from .pyserini_encoders import SplareHybridQueryEncoder
+
+        encoder = (SplareHybridQueryEncoder(model, alpha=args.hybrid_alpha, language=args.language) if args.hybrid
+                   else SplareQueryEncoder(model))
+        searcher = LuceneImpactSearcher(args.index, encoder, min_idf=args.min_idf)
         explanation = (explain_hit(searcher, args.query, docid=args.docid, k=args.k) if args.docid
-                       else Explanation(args.query, query_latents(searched_query(searcher, args.query), _labeller(model))))
+                       else query_only(searcher, args.query, model))
     else:
         explanation = explain_query(model, args.query)
     if args.html:

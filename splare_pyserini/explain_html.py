@@ -47,7 +47,7 @@ def _bars(ex: Explanation, top: int) -> str:
     if not ex.contributions:
         return '<p class="meta">No latent shared with the query.</p>'
     peak = ex.contributions[0].product or 1
-    rows = [f'<tr><td class="name">{latent_name(c.latent)}</td><td class="label" title="{html.escape(c.label)}">'
+    rows = [f'<tr><td class="name">{c.term}</td><td class="label" title="{html.escape(c.label)}">'
             f'{html.escape(c.label)}</td><td class="bar"><div style="width:{100 * c.product / peak:.1f}%"></div></td>'
             f'<td class="num">{c.query_weight} &times; {c.doc_weight} = {c.product}</td></tr>'
             for c in ex.contributions[:top]]
@@ -58,7 +58,7 @@ def _shaded_document(ex: Explanation, model: SplareModel) -> str:
     """The document text, each pooled token shaded by its share of the shared latents' query weight."""
     text = ex.document or ""
     acts = token_activations(model, [text])[0]
-    shared = {c.latent: c for c in ex.contributions}
+    shared = {c.latent: c for c in ex.part("latent")}
     strengths, titles = [], []
     for position in range(len(acts.spans)):
         row = acts.weights[position]

@@ -113,3 +113,17 @@ def search_bm25(index_dir: Path, topics: Path, run: Path, hits: int = 1000, thre
 def fuse_rrf(runs: list[Path], output: Path, log: Path | None = None) -> list[str]:
     return pyserini("pyserini.fusion", "--runs", *runs, "--output", output, "--method", "rrf",
                     "--runtag", "splare+bm25.rrf", log=log)
+
+
+def fuse_interpolation(runs: list[Path], output: Path, alpha: float, depth: int = 1000, k: int = 1000,
+                       tag: str = "bm25+splare.interp") -> Path:
+    """``alpha * run0 + (1 - alpha) * run1`` after per-topic min-max normalization of each run, with
+    Pyserini's own fusion library (``pyserini.fusion.interpolation``; its CLI interpolates raw scores,
+    which mixes BM25's and SPLARE's scales)."""
+    from pyserini.fusion import interpolation
+    from pyserini.trectools import RescoreMethod, TrecRun
+
+    normalized = [TrecRun(str(run)).rescore(RescoreMethod.NORMALIZE) for run in runs]
+    interpolation(normalized, alpha=alpha, depth=depth, k=k).save_to_txt(str(output), tag=tag)
+    logger.info("fused %s with alpha=%g (normalized interpolation) into %s", [str(r) for r in runs], alpha, output)
+    return Path(output)

@@ -65,6 +65,9 @@ class SplareConfig:
     ``stop_latents``: latents removed from every vector after Top-K, as stopwords from an index:
     the near-always-on ones (``python -m splare_pyserini.label_latents --stop-density D``) add an
     almost constant score and the longest posting lists.
+    ``hybrid_alpha``: BM25's share of a hybrid query's score (:mod:`splare_pyserini.hybrid`), chosen on
+    a dev set (``python -m eval.hybrid_alpha``); ``fusion_alpha``: BM25's share when two runs are fused by
+    normalized interpolation (:func:`splare_pyserini.lucene.fuse_interpolation`), chosen the same way.
     """
 
     query_top_k: int | None = 40
@@ -72,6 +75,8 @@ class SplareConfig:
     quantization_scale: float = 100.0
     pooling: str = "max"
     stop_latents: list[int] = field(default_factory=list)
+    hybrid_alpha: float = 0.5
+    fusion_alpha: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("query_top_k", "doc_top_k"):
@@ -85,6 +90,9 @@ class SplareConfig:
         if not all(isinstance(i, int) and i >= 0 for i in self.stop_latents):
             raise ValueError(f"stop_latents must be latent indices (non-negative integers), got {self.stop_latents!r}")
         self.stop_latents = sorted(set(self.stop_latents))
+        for name in ("hybrid_alpha", "fusion_alpha"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be in [0, 1]")
 
     def top_k_for(self, kind: Kind) -> int | None:
         return self.query_top_k if kind == "query" else self.doc_top_k

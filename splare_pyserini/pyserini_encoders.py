@@ -47,3 +47,24 @@ class SplareQueryEncoder:
 
     def encode(self, text: str, **kwargs) -> dict[str, int]:
         return self.model.encode_impacts([normalize_query_text(text)], "query", top_k_override=self.top_k)[0]
+
+
+class SplareHybridQueryEncoder(SplareQueryEncoder):
+    """A query -> its latents and its analyzed words, weighted so that a hybrid index
+    (``encode --hybrid``) scores ``alpha * BM25 + (1 - alpha) * SPLARE`` (:mod:`splare_pyserini.hybrid`).
+    ``alpha`` defaults to the model's ``hybrid_alpha``; ``language`` picks Pyserini's analyzer."""
+
+    def __init__(self, model: SplareModel | str | None = None, device: str = "cpu", top_k: int | None = None,
+                 alpha: float | None = None, language: str = "en") -> None:
+        from .hybrid import WordAnalyzer, check_alpha
+
+        super().__init__(model, device, top_k)
+        self.alpha = check_alpha(self.model.config.hybrid_alpha if alpha is None else alpha)
+        self.analyzer = WordAnalyzer(language)
+
+    def encode(self, text: str, **kwargs) -> dict[str, int]:
+        from .hybrid import hybrid_query
+
+        text = normalize_query_text(text)
+        return hybrid_query(super().encode(text), self.analyzer.term_counts(text), self.alpha,
+                            self.model.config.quantization_scale)

@@ -12,6 +12,10 @@ send the raw query words to Lucene, which match no latent: an empty run, exit 0)
 where idf = log(N/df) = 0). A topics path that would make Pyserini pick a topic reader by
 its folder names (``cacm``, ``beir``) is handed over as JSON topics. After the search, queries
 that matched no document are counted and reported as a warning.
+
+On a hybrid index (``python -m splare_pyserini.encode --hybrid``), add ``--hybrid`` and optionally
+``--hybrid-alpha A`` (BM25's share, default: the model's ``hybrid_alpha``); query words are
+analyzed with Pyserini's analyzer for ``--language`` (default ``en``), as its BM25 search does.
 """
 from __future__ import annotations
 
@@ -34,22 +38,23 @@ def is_splare_model(name: str | None) -> bool:
     return name == "default" or (name is not None and Path(name, SPLARE_CONFIG).exists())
 
 
-def install_query_encoder() -> None:
-    """Let ``LuceneImpactSearcher(index, "<splare model dir>")`` build a :class:`SplareQueryEncoder`."""
+def install_query_encoder(hybrid: dict | None = None) -> None:
+    """Let ``LuceneImpactSearcher(index, "<splare model dir>")`` build a :class:`SplareQueryEncoder`
+    (with ``hybrid``, ``{"alpha": A, "language": L}``: a :class:`SplareHybridQueryEncoder`)."""
     from pyserini.search.lucene import _impact_searcher
 
     original = _impact_searcher.LuceneImpactSearcher._init_query_encoder_from_str
-    if getattr(original, "_splare", False):
-        return
+    original = getattr(original, "_original", original)
 
     def init_query_encoder(query_encoder):
         if is_splare_model(query_encoder):
-            from .pyserini_encoders import SplareQueryEncoder
+            from .pyserini_encoders import SplareHybridQueryEncoder, SplareQueryEncoder
 
-            return SplareQueryEncoder(query_encoder)
+            return SplareHybridQueryEncoder(query_encoder, **hybrid) if hybrid else SplareQueryEncoder(query_encoder)
         return original(query_encoder)
 
-    init_query_encoder._splare = True
+    init_query_encoder._original = original
+
     _impact_searcher.LuceneImpactSearcher._init_query_encoder_from_str = staticmethod(init_query_encoder)
 
 
@@ -124,11 +129,30 @@ def warn_unmatched_queries(topics: str, topics_format: str, run: str | Path) -> 
     return len(unmatched)
 
 
+def hybrid_options(argv: list[str]) -> tuple[list[str], dict | None]:
+    """Take ``--hybrid`` and ``--hybrid-alpha A`` out of a command line (Pyserini does not know them);
+    returns the rest and the hybrid query encoder's settings (None: not a hybrid search)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--hybrid", action="store_true")
+    parser.add_argument("--hybrid-alpha", type=float, default=None)
+    ours, rest = parser.parse_known_args(argv)
+    if ours.hybrid_alpha is not None and not ours.hybrid:
+        raise SystemExit("--hybrid-alpha needs --hybrid")
+    if not ours.hybrid:
+        return rest, None
+    if ours.hybrid_alpha is not None and not 0.0 <= ours.hybrid_alpha <= 1.0:
+        raise SystemExit(f"--hybrid-alpha {ours.hybrid_alpha} must be in [0, 1] (1: BM25 alone, 0: SPLARE alone)")
+    language = argparse.ArgumentParser(add_help=False)
+    language.add_argument("--language", default="en")  # Pyserini's own flag: read here, left in place
+    return rest, {"alpha": ours.hybrid_alpha, "language": language.parse_known_args(rest)[0].language}
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     java_env.configure()
-    argv = with_readable_topics(with_splare_defaults(sys.argv[1:] if argv is None else argv))
-    install_query_encoder()
+    argv, hybrid = hybrid_options(sys.argv[1:] if argv is None else argv)
+    argv = with_readable_topics(with_splare_defaults(argv))
+    install_query_encoder(hybrid)
     sys.argv = ["pyserini.search.lucene", *argv]
     runpy.run_module("pyserini.search.lucene", run_name="__main__", alter_sys=True)
     args = pyserini_args(argv)

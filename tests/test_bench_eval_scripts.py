@@ -65,7 +65,7 @@ def beir_run(mini, tiny_model_dir, tmp_path_factory):
     and bench_postings read the indexes and encoded queries only)."""
     run_dir = tmp_path_factory.mktemp("beir-run")
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("search_impact", "search_bm25", "fuse_rrf"):
+        for name in ("search_impact", "search_bm25", "fuse_rrf", "fuse_interpolation"):
             patch.setattr(lucene, name, lambda *args, **kwargs: [])
         assert beir.main(["--data", str(mini), "--encoder", str(tiny_model_dir), "--out", str(run_dir),
                           "--batch-size", "8", "--threads", "1"]) == 0

@@ -175,7 +175,9 @@ def test_explain_cli_json_run_rank_and_text(toy, tmp_path):
     assert out["query"] == topic.text and out["docid"] == first[2]
     assert out["score"] == pytest.approx(float(first[4]), abs=1e-3) and out["matches_lucene"] is True
     assert sum(c["product"] for c in out["contributions"]) == pytest.approx(out["score"])
-    assert all(set(c) == {"latent", "label", "query_weight", "doc_weight", "product"} for c in out["contributions"])
+    assert all(set(c) == {"latent", "term", "kind", "label", "query_weight", "doc_weight", "product"}
+               for c in out["contributions"])
+    assert all(c["kind"] == "latent" and c["term"] == latent_name(c["latent"]) for c in out["contributions"])
     text = run_cli("-m", "splare_pyserini.explain", "--encoder", model_dir, "--query", topic.text).stdout
     assert text.startswith(f"query: {topic.text}\nquery latents (8):")  # the tiny model's query Top-K
     missing = run_cli("-m", "splare_pyserini.explain", "--encoder", model_dir, "--index", work / "index",
