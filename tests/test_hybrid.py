@@ -247,3 +247,17 @@ def test_fusion_rows_recomputed_from_their_runs(tmp_path):
                  for name, run in runs.items()}
         expected_rrf = {d: sum(1 / (60 + ranks[n][d]) for n in ranks if d in ranks[n]) for d in expected}
         assert rrf[qid] == pytest.approx(expected_rrf)
+
+
+def test_encode_topics_hybrid_writes_alpha_weighted_queries(medline, tiny_model, tiny_model_dir, tmp_path):
+    from splare_pyserini.encode import encode_topics, parse_args
+
+    out = tmp_path / "queries"
+    encode_topics(parse_args(["--topics", str(medline / "queries.jsonl"), "--embeddings", str(out),
+                              "--encoder", str(tiny_model_dir), "--hybrid", "--alpha", "0.3"]), model=tiny_model)
+    written = [json.loads(line) for line in (out / "queries.jsonl").open(encoding="utf-8")]
+    latents = tiny_model.encode_impacts([q["contents"] for q in written], "query")
+    analyzer, scale = WordAnalyzer("en"), tiny_model.config.quantization_scale
+    for record, vector in zip(written, latents):
+        assert record["vector"] == hybrid_query(vector, analyzer.term_counts(record["contents"]), 0.3, scale)
+    assert any(is_word_term(t) for t in written[0]["vector"])
