@@ -181,15 +181,21 @@ def impact_run(system: str, model, data: Path, topics: Path, work: Path, run: Pa
 
 
 def hybrid_index_run(model, data: Path, work: Path, splare_queries: Path, run: Path, threads: int,
-                     language: str | None, timer: StageTimer, alpha: float | None = None) -> Path:
+                     language: str | None, timer: StageTimer, alpha: float | None = None) -> Path | None:
     """The one-index hybrid from SPLARE's cached vectors (no re-encode): words added with the corpus's
     BM25 statistics, indexed, searched with hybrid queries at ``alpha`` (default: the model's);
-    returns the hybrid index."""
+    returns the hybrid index, or None (no row) when Pyserini's analysis API has no analyzer for
+    ``language`` (Anserini's indexer knows a few more: fa, sv, uk)."""
     from splare_pyserini.hybrid import BM25Statistics, WordAnalyzer, add_words_to_vectors, hybrid_topics
 
     scale = model.config.quantization_scale
     alpha = model.config.hybrid_alpha if alpha is None else alpha
-    analyzer = WordAnalyzer(language or "en")
+    try:
+        analyzer = WordAnalyzer(language or "en")
+    except ValueError as exc:
+        logger.warning("%s: no hybrid-index row: pyserini.analysis has no analyzer for language %r (%s)",
+                       data.name, language, exc)
+        return None
     index = work / "hybrid-index"
     with timer.stage("index hybrid-index"):
         stats = BM25Statistics.from_texts((r.text for r in read_corpus(data / "corpus.jsonl")), analyzer)
