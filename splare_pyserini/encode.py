@@ -193,8 +193,9 @@ def encode_corpus(args: argparse.Namespace, model=None) -> dict:
     }
     words = corpus_bm25_statistics(args) if args.hybrid else None
     if words:
+        # by content, not mtime: shards that each computed the same statistics must agree on resume
         settings["hybrid"] = {"language": args.language, "k1": args.bm25_k1, "b": args.bm25_b,
-                              "bm25_stats": fingerprint([words[2]])}
+                              "bm25_stats": hashlib.sha256(words[2].read_bytes()).hexdigest()[:16]}
     prefix = "part" if args.shard_num == 1 else f"part-{args.shard_id:03d}-of-{args.shard_num:03d}"
     writer = VectorWriter(args.embeddings, settings, prefix=prefix, records_per_part=per_part, resume=args.resume)
     done = writer.records_done
@@ -240,7 +241,7 @@ def encode_corpus(args: argparse.Namespace, model=None) -> dict:
 def encode_topics(args: argparse.Namespace, model=None) -> dict:
     """Encode queries into ``DIR/queries.jsonl`` (Pyserini's cached query encoder) and ``DIR/topics.tsv``."""
     from .pyserini_encoders import normalize_query_text
-    from .vector_writer import vector_line
+    from .vector_writer import vector_line, write_text_atomically
 
     model = model or load_model(args)
     records = list(read_topics(args.topics, skip_bad=args.skip_bad))
@@ -263,9 +264,7 @@ def encode_topics(args: argparse.Namespace, model=None) -> dict:
     for path, lines in targets.items():
         if path.exists() and not args.resume:
             raise FileExistsError(f"{path} exists; pass --resume to overwrite topics, or choose another directory")
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(lines), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomically(path, "".join(lines))
     return {"records": len(records), "seconds": seconds, "empty": sum(not v for v in impacts)}
 
 

@@ -33,6 +33,7 @@ from typing import Iterable
 import numpy as np
 
 from .sparse_vectors import PLACEHOLDER_TERM
+from .vector_writer import state_dir, write_text_atomically
 
 WORD_PREFIX = "w_"
 """Word terms are ``w_<analyzed term>``: latent names are ``f<digits>`` and the empty-document
@@ -127,11 +128,7 @@ class BM25Statistics:
         return weights
 
     def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(asdict(self), ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_text_atomically(Path(path), json.dumps(asdict(self), ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "BM25Statistics":
@@ -198,10 +195,13 @@ def with_words(latent_impacts: dict[str, int], text: str, analyzer: WordAnalyzer
 def add_words_to_vectors(splare_vectors: Path, out_dir: Path, analyzer: WordAnalyzer, stats: BM25Statistics,
                          scale: float) -> Path:
     """A hybrid JsonVectorCollection from a SPLARE one (no re-encode): each line's latents plus the
-    BM25 word impacts of its ``contents``, part by part, each part written atomically."""
+    BM25 word impacts of its ``contents``, part by part, each part written atomically (its temporary
+    in the state directory: Anserini indexes every file under ``out_dir``, hidden ones too)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    temporaries = state_dir(out_dir)
+    temporaries.mkdir(exist_ok=True)
     for part in sorted(Path(splare_vectors).glob("*.jsonl")):
-        tmp = out_dir / f".{part.name}.tmp"
+        tmp = temporaries / f"{part.name}.tmp"
         with open(part, encoding="utf-8") as source, open(tmp, "w", encoding="utf-8") as target:
             for line in source:
                 record = json.loads(line)
@@ -223,9 +223,6 @@ def hybrid_topics(splare_queries: Path, out_dir: Path, analyzer: WordAnalyzer, a
             latents = {t: w for t, w in record["vector"].items() if t != PLACEHOLDER_TERM}
             record["vector"] = hybrid_query(latents, analyzer.term_counts(record["contents"]), alpha, scale)
             lines.append(json.dumps(record, ensure_ascii=False) + "\n")
-    for name, text in (("queries.jsonl", "".join(lines)),
-                       ("topics.tsv", (Path(splare_queries) / "topics.tsv").read_text(encoding="utf-8"))):
-        tmp = out_dir / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out_dir / name)
+    write_text_atomically(out_dir / "queries.jsonl", "".join(lines))
+    write_text_atomically(out_dir / "topics.tsv", (Path(splare_queries) / "topics.tsv").read_text(encoding="utf-8"))
     return out_dir

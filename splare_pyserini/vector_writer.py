@@ -20,6 +20,15 @@ from .sparse_vectors import PLACEHOLDER_TERM
 
 
 
+def write_text_atomically(path: Path, text: str) -> Path:
+    """``path`` holds either its old content or all of ``text``, never a part (temporary + rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
 def state_dir(out_dir: Path) -> Path:
     """Where temporaries and manifests of ``out_dir`` live (same filesystem: renames are atomic)."""
     out_dir = out_dir.resolve()  # "." has no name: resolve so the state never lands inside out_dir
