@@ -14,7 +14,7 @@ $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test,plots,teachers,baselines]'
+	$(PY) -m pip install --quiet -e '.[test,plots,teachers,baselines,seismic]'
 	$(PY) -m splare_pyserini.java_env
 	touch $(STAMP)
 

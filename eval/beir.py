@@ -56,6 +56,7 @@ CROSS_LINGUAL_METRICS = ["map", "ndcg_cut_10", "recall_100", "recip_rank_10", "P
 LABELS = {"ndcg_cut_10": "nDCG@10", "recall_100": "R@100", "recall_1000": "R@1000", "recip_rank_10": "MRR@10",
           "map": "mAP", "P_1": "P@1"}
 SYSTEMS = ("splare", "bm25-flat", "hybrid-index", "fusion-interp", "fusion-rrf")
+SEISMIC = "splare-seismic"  # with --backend seismic
 """``hybrid-index``: one Lucene index of latents and BM25 words (:mod:`splare_pyserini.hybrid`);
 ``fusion-interp``/``fusion-rrf``: the BM25 and SPLARE runs fused by Pyserini (normalized interpolation, RRF)."""
 
@@ -124,21 +125,25 @@ def encode_cached(model, corpus: Path, vectors: Path, batch_size: int, timer: St
 def evaluate_dataset(collection: Collection | Path, model, out: Path, batch_size: int = 16, threads: int = 2,
                      bm25: bool = True, language: str | None = None,
                      metrics: list[str] = METRICS, baselines: dict | None = None,
-                     hybrid_alpha: float | None = None, fusion_alpha: float | None = None) -> tuple[dict, dict]:
+                     hybrid_alpha: float | None = None, fusion_alpha: float | None = None,
+                     seismic: bool = False) -> tuple[dict, dict]:
     """All systems on one collection; returns ({system: metrics}, {stage: seconds}).
     ``hybrid_alpha``/``fusion_alpha``: BM25's share in the hybrid index and the interpolation
     (default: the model's ``hybrid_alpha``/``fusion_alpha``).
     ``language``: Pyserini's ``--language`` for BM25 indexing and search (None: its default).
     ``baselines``: other impact models by system name (``splade-tiny``: :mod:`eval.vocabulary_splade`),
-    encoded, indexed and searched exactly as SPLARE is."""
+    encoded, indexed and searched exactly as SPLARE is. ``seismic``: also SPLARE's vectors and queries
+    through a Seismic index with the shipped knobs (``splare-seismic``, beside Lucene's exact ``splare``)."""
     collection = collection if isinstance(collection, Collection) else Collection(collection.name, collection)
     data, name = collection.path, collection.slug
     work = out / "work" / name
     timer = StageTimer()
     topics_src, qrels = judged_topics(data, work)
-    systems = [*SYSTEMS, *(baselines or {})]
+    systems = [*SYSTEMS, *(baselines or {}), *([SEISMIC] if seismic else [])]
     runs = {system: out / f"run.{name}.{system}.txt" for system in systems}
     encoded_queries = impact_run("splare", model, data, topics_src, work, runs["splare"], batch_size, threads, timer)
+    if seismic:
+        seismic_run(work, encoded_queries, runs[SEISMIC], threads, timer)
     for system, baseline in (baselines or {}).items():
         impact_run(system, baseline, data, topics_src, work, runs[system], batch_size, threads, timer)
     if bm25:
@@ -178,6 +183,17 @@ def impact_run(system: str, model, data: Path, topics: Path, work: Path, run: Pa
         lucene.search_impact(index, encoded_queries / "queries.jsonl", encoded_queries / "topics.tsv",
                              run, threads=threads, log=work / "logs" / f"search-{system}.log")
     return encoded_queries
+
+
+def seismic_run(work: Path, encoded_queries: Path, run: Path, threads: int, timer: StageTimer) -> None:
+    """SPLARE's cached vectors in a Seismic index (default knobs), searched with its encoded queries."""
+    from splare_pyserini.seismic import SeismicSearcher, build_index, search_encoded_topics
+
+    with timer.stage("index seismic"):
+        build_index(work / "splare-vectors", work / "seismic-index", num_threads=threads)
+    with timer.stage("search seismic"):
+        search_encoded_topics(SeismicSearcher(work / "seismic-index"), encoded_queries / "queries.jsonl", run,
+                              threads=threads)
 
 
 def hybrid_index_run(model, data: Path, work: Path, splare_queries: Path, run: Path, threads: int,
@@ -333,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="BM25's share in the hybrid-index row (default: the model's hybrid_alpha)")
     parser.add_argument("--fusion-alpha", type=float, default=None,
                         help="BM25's share in the fusion-interp row (default: the model's fusion_alpha)")
+    parser.add_argument("--backend", choices=["lucene", "seismic"], default="lucene",
+                        help="seismic: also search SPLARE through a Seismic index (row splare-seismic)")
     multi = parser.add_argument_group("multilingual")
     multi.add_argument("--language", default="auto",
                        help="BM25 analyzer: auto (each sub-folder's language, where Anserini has an analyzer), "
@@ -376,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
             results[c.name], timings[c.name] = evaluate_dataset(
                 c, model, out, batch_size=args.batch_size, threads=args.threads, bm25=not args.no_bm25,
                 language=language, metrics=metrics, baselines=baselines, hybrid_alpha=args.hybrid_alpha,
-                fusion_alpha=args.fusion_alpha)
+                fusion_alpha=args.fusion_alpha, seismic=args.backend == "seismic")
     multilingual = any(c.language for collections in benchmarks for c in collections)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")

@@ -6,7 +6,10 @@ Both passes see the same texts in the same length-sorted batches. "backbone" is 
 forward pass up to layer l only; "splare" adds the SAE, pooling, Top-K, quantization and
 JSON serialisation; "batched" is "splare" as it was before it became batch-invariant (one
 padded forward and one SAE matmul per batch instead of one per text), and
-``batch_invariant_vs_batched`` the speed ratio of the two (1.0: no cost). Reported: tokens/s and docs/s of each, the overhead ratio, the
+``batch_invariant_vs_batched`` the speed ratio of the two (1.0: no cost); "split kernels" is
+"splare" as it was before it became thread-count-invariant (texts one after another, each kernel
+split over the intra-op threads, instead of one text per thread), ``one_text_per_thread_vs_split_kernels``
+the speed ratio. Reported: tokens/s and docs/s of each, the overhead ratio, the
 roofline (GFLOP/s of a large torch matmul in the model's dtype, measured in the same run,
 divided by the FLOPs per token of layers 0..l plus the SAE encoder) and the fraction of it
 reached; with ``--variants``, the same encode in float32/bfloat16 x unsorted/length-sorted
@@ -87,6 +90,18 @@ def batched_forward(model: SplareModel):
         del backbone._run_each, sae.encode_each_text
 
 
+@contextlib.contextmanager
+def split_kernels():
+    """The encoder as it was before it became thread-count-invariant: texts one after another, each
+    kernel split over torch's intra-op threads (a bf16 matmul then rounds by the split)."""
+    from unittest import mock
+
+    with mock.patch("splare_pyserini.backbone.default_workers", lambda device: 1), \
+            mock.patch("splare_pyserini.sae_latents.default_workers", lambda device: 1), \
+            mock.patch("splare_pyserini.cpu_threads.single_threaded_kernels", contextlib.nullcontext):
+        yield
+
+
 def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
@@ -134,13 +149,15 @@ def main(argv: list[str] | None = None) -> int:
         if len(texts) == args.docs:
             break
     time_backbone(model, texts[: args.batch_size], args.batch_size)  # warm-up
-    backbone_s, splare_s, batched_s, tokens = [], [], [], 0
+    backbone_s, splare_s, batched_s, split_s, tokens = [], [], [], [], 0
     for _ in range(args.repeats):  # alternating, so that load on the machine hits all three alike
         seconds, tokens = time_backbone(model, texts, args.batch_size)
         backbone_s.append(seconds)
         splare_s.append(time_splare(model, texts, args.batch_size))
         with batched_forward(model):
             batched_s.append(time_splare(model, texts, args.batch_size))
+        with split_kernels():
+            split_s.append(time_splare(model, texts, args.batch_size))
     result = {
         "command": " ".join(["python -m eval.bench_encode", *(argv or sys.argv[1:])]),
         "model": model.name_or_path, "layer": model.backbone.layer, "dtype": model.backbone.torch_dtype,
@@ -151,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         "overhead_vs_backbone": round(min(splare_s) / min(backbone_s) - 1, 3),
         "batched_tokens_per_s": round(tokens / min(batched_s), 1),
         "batch_invariant_vs_batched": round(min(batched_s) / min(splare_s), 3),
+        "split_kernels_tokens_per_s": round(tokens / min(split_s), 1),
+        "one_text_per_thread_vs_split_kernels": round(min(split_s) / min(splare_s), 3),
     }
     dtype = next(model.backbone.model.parameters()).dtype
     gflops = matmul_gflops(dtype)

@@ -4,7 +4,9 @@
 
 Reads what ``python -m eval.beir`` left in ``RUN_DIR/work/DATASET`` (both indexes and the
 encoded queries). Reports, per system: search-only latency per query (p50/p95 over
-``--repeats`` passes, one query at a time, 1 thread) through Pyserini's Python API and
+``--repeats`` passes, one query at a time, 1 thread) through Pyserini's Python API (SPLARE through
+:class:`~splare_pyserini.impact_searcher.SplareImpactSearcher`, one Java call per query, and, as
+``splare-pyserini-stock``, through Pyserini's own ``LuceneImpactSearcher``, one call per term) and
 through the Java searcher alone (the query already built as a Java object: what Lucene
 costs, without Pyserini's per-term Python-to-Java calls), throughput (QPS) of Pyserini's
 ``batch_search`` with 1 and 2 threads, and index size on disk; for SPLARE also the query
@@ -31,7 +33,7 @@ import time
 from pathlib import Path
 
 from splare_pyserini import java_env
-from splare_pyserini.search import java_impact_query
+from splare_pyserini.impact_searcher import java_impact_query
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -102,7 +104,8 @@ def plot_depths(sweep: dict[str, dict], dataset: str, path: Path) -> None:
 
     depths = [int(k) for k in sweep]
     fig, ax = figure()
-    for name, label in (("splare", "SPLARE"), ("bm25-flat", "BM25 (flat)"), ("hybrid-index", "hybrid index")):
+    for name, label in (("splare", "SPLARE"), ("splare-pyserini-stock", "SPLARE, a Java call per term"),
+                        ("bm25-flat", "BM25 (flat)"), ("hybrid-index", "hybrid index")):
         if f"{name}_p50_ms" not in sweep[str(depths[0])]:
             continue
         ax.plot(depths, [sweep[str(k)][f"{name}_p50_ms"] for k in depths], marker="o", label=label)
@@ -162,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     java_env.configure()
     from pyserini.search.lucene import LuceneImpactSearcher, LuceneSearcher
 
+    from splare_pyserini.impact_searcher import SplareImpactSearcher
     from splare_pyserini.pyserini_encoders import SplareQueryEncoder
 
     work = Path(args.run_dir) / "work" / args.dataset
@@ -171,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
               "hits": args.hits, "systems": {}}
     # the same queries against every index pair (min_idf=-1: no index-dependent filtering)
     java_queries = {"splare": {q: java_impact_query(cached.encode(q)) for q in queries}, "bm25-flat": {q: q for q in queries}}
+    java_queries["splare-pyserini-stock"] = java_queries["splare"]
     if args.hybrid:
         hybrid_cached = CachedVectors(work / "hybrid-queries" / "queries.jsonl")
         java_queries["hybrid-index"] = {q: java_impact_query(hybrid_cached.encode(q)) for q in queries}
@@ -178,12 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_stored_fields:
         pairs.append((" (no stored fields)", *minimal_indexes(work)))
     for suffix, splare_index, bm25_index in pairs:
-        splare = LuceneImpactSearcher(str(splare_index), cached, min_idf=-1)
+        splare = SplareImpactSearcher(str(splare_index), cached, min_idf=-1)
         bm25 = LuceneSearcher(str(bm25_index))
-        systems = {"splare": (splare, splare_index), "bm25-flat": (bm25, bm25_index)}
+        stock = LuceneImpactSearcher(str(splare_index), cached, min_idf=-1)  # one Java call per query term
+        systems = {"splare": (splare, splare_index), "splare-pyserini-stock": (stock, splare_index),
+                   "bm25-flat": (bm25, bm25_index)}
         if args.hybrid and suffix:  # ids only, as the pair's other indexes
             hybrid_index = minimal_hybrid_index(work)
-            systems["hybrid-index"] = (LuceneImpactSearcher(str(hybrid_index), hybrid_cached, min_idf=-1), hybrid_index)
+            systems["hybrid-index"] = (SplareImpactSearcher(str(hybrid_index), hybrid_cached, min_idf=-1), hybrid_index)
         for name, (searcher, index) in systems.items():
             hits_returned = [len(searcher.search(q, k=args.hits)) for q in queries]  # also the warm-up (JIT, page cache)
             times = time_each(lambda q, s=searcher: s.search(q, k=args.hits), queries, args.repeats)

@@ -40,7 +40,7 @@ def hybrid_index_curve(work: Path, scale: float, language: str, grid: list[float
     from pyserini.search.lucene import LuceneImpactSearcher
 
     from splare_pyserini.hybrid import WordAnalyzer, hybrid_query
-    from splare_pyserini.search import search_encoded
+    from splare_pyserini.impact_searcher import search_encoded
     from splare_pyserini.sparse_vectors import PLACEHOLDER_TERM
 
     analyzer = WordAnalyzer(language)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from sentence_transformers.base.modules.input_module import InputModule
 
+from .cpu_threads import default_workers, map_in_threads, thread_local_list
 from .gguf_default import resolve_backbone_path
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class CausalLMBackbone(InputModule):
         self.tokenizer.padding_side = "right"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self._captured: list[torch.Tensor] = []
+        self._captured: dict[int, list[torch.Tensor]] = {}  # per thread: texts may be encoded concurrently
         self._adapter_source: Path | None = None  # the folder an inference adapter was loaded from
         self._hook = decoder_layers(self.model)[self.layer].register_forward_hook(self._capture)
         self.bidirectional = False
@@ -133,7 +134,7 @@ class CausalLMBackbone(InputModule):
         return model, tokenizer
 
     def _capture(self, module: torch.nn.Module, inputs: Any, output: Any) -> None:
-        self._captured.append(output[0] if isinstance(output, tuple) else output)
+        thread_local_list(self._captured).append(output[0] if isinstance(output, tuple) else output)
 
     @property
     def hidden_size(self) -> int:
@@ -187,10 +188,11 @@ class CausalLMBackbone(InputModule):
         return features
 
     def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        self._captured.clear()
+        captured = thread_local_list(self._captured)
+        captured.clear()
         self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-        hidden = self._captured.pop()
-        self._captured.clear()
+        hidden = captured.pop()
+        captured.clear()
         return hidden
 
     def _run_each(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -198,13 +200,15 @@ class CausalLMBackbone(InputModule):
         zeros at the padding. A batched bf16 forward rounds a text's states differently with its
         batch's shape (matmul blocking, padded attention), and Top-K then turns that noise into other
         latents: 16 of 30 Medline queries changed between batch sizes 1 and 16. Alone, every matmul
-        and attention call has a shape fixed by the text itself, and so has its result."""
-        lengths = attention_mask.sum(dim=1).tolist()
+        and attention call has a shape fixed by the text itself, and so has its result. The texts run
+        concurrently, one thread each (:mod:`~splare_pyserini.cpu_threads`): a kernel split across
+        threads would round by the thread count."""
+        rows = [(row, n) for row, n in enumerate(attention_mask.sum(dim=1).tolist()) if n]
+        states = map_in_threads(lambda row_n: self._run(input_ids[row_n[0]: row_n[0] + 1, : row_n[1]],
+                                                        attention_mask[row_n[0]: row_n[0] + 1, : row_n[1]]),
+                                rows, default_workers(input_ids.device))
         out: torch.Tensor | None = None
-        for row, n in enumerate(lengths):
-            if n == 0:
-                continue
-            hidden = self._run(input_ids[row: row + 1, :n], attention_mask[row: row + 1, :n])
+        for (row, n), hidden in zip(rows, states):
             if out is None:
                 out = hidden.new_zeros(input_ids.shape[0], input_ids.shape[1], hidden.shape[-1])
             out[row, :n] = hidden[0]

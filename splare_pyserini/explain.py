@@ -25,7 +25,7 @@ from pathlib import Path
 from .model import SplareModel
 from .pyserini_encoders import SplareQueryEncoder
 from .hybrid import is_word_term
-from .search import search_encoded
+from .impact_searcher import search_encoded
 from .sparse_vectors import latent_index, latent_name
 
 

@@ -29,9 +29,9 @@ from .sparse_vectors import latent_name, quantize, to_sparse_dicts, top_k
 logger = logging.getLogger(__name__)
 
 SPLARE_CONFIG = "splare_config.json"
-ENCODER_REVISION = 2
+ENCODER_REVISION = 3
 """Bumped when the same model directory starts giving other vectors (2: each text encoded alone,
-batch-invariant); part of an encode's settings, so a cached or resumed encode of an older revision is redone."""
+batch-invariant; 3: every kernel on one thread, thread-count-invariant); part of an encode's settings, so a cached or resumed encode of an older revision is redone."""
 DEFAULT_MODEL_NAME = "splare-gemma3-270m"
 Kind = Literal["query", "document"]
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from sentence_transformers.base.modules.module import Module
+
+from .cpu_threads import default_workers, map_in_threads
 
 logger = logging.getLogger(__name__)
 
@@ -142,23 +145,39 @@ class SAELatents(Module):
     def encode_kept_sparse(self, hidden: torch.Tensor, keep: torch.Tensor) -> list[torch.Tensor] | None:
         """:meth:`encode_kept` per text, as sparse COO tensors (kept tokens x d_sae), for a TopK SAE
         (through sae-lens' own ``use_sparse_activations``: no dense output); ``None`` for other SAEs."""
+        if not self.is_topk:
+            return None
+        with self.sparse_activations(), torch.sparse.check_sparse_tensor_invariants(enable=False):
+            return self.encode_each_text(hidden, keep)  # sae-lens builds valid indices: no check
+
+    @property
+    def is_topk(self) -> bool:
         from sae_lens.saes.topk_sae import TopK
 
-        activation = getattr(self.sae, "activation_fn", None)
-        if not isinstance(activation, TopK):
-            return None
+        return isinstance(getattr(self.sae, "activation_fn", None), TopK)
+
+    @contextmanager
+    def sparse_activations(self) -> Iterator[None]:
+        """A TopK SAE returns sparse latents inside the block, its own flag back after it. The flag
+        is shared by every thread: one caller entering it around concurrent encodes keeps their
+        nested entries from switching it off under each other."""
+        if not self.is_topk:
+            yield
+            return
+        activation = self.sae.activation_fn
         was_sparse = activation.use_sparse_activations
         activation.use_sparse_activations = True
         try:
-            with torch.sparse.check_sparse_tensor_invariants(enable=False):  # sae-lens builds valid indices
-                return self.encode_each_text(hidden, keep)
+            yield
         finally:
             activation.use_sparse_activations = was_sparse
 
     def encode_each_text(self, hidden: torch.Tensor, keep: torch.Tensor) -> list[torch.Tensor]:
         """``sae.encode`` of each text's kept rows alone: a matmul's rounding can depend on how many
-        rows it is given, so one text's latents must not depend on the others' token counts."""
-        return [self._encode(states[mask]) for states, mask in zip(hidden, keep)]
+        rows it is given, so one text's latents must not depend on the others' token counts. The
+        texts run concurrently, each matmul on one thread (:mod:`~splare_pyserini.cpu_threads`)."""
+        return list(map_in_threads(lambda pair: self._encode(pair[0][pair[1]]), zip(hidden, keep),
+                                   default_workers(hidden.device)))
 
     def _encode(self, hidden: torch.Tensor) -> torch.Tensor:
         """``sae.encode`` in the compute dtype, latents returned in it too (callers cast what they keep)."""

@@ -16,6 +16,10 @@ that matched no document are counted and reported as a warning.
 On a hybrid index (``python -m splare_pyserini.encode --hybrid``), add ``--hybrid`` and optionally
 ``--hybrid-alpha A`` (BM25's share, default: the model's ``hybrid_alpha``); query words are
 analyzed with Pyserini's analyzer for ``--language`` (default ``en``), as its BM25 search does.
+
+``--backend seismic`` searches a Seismic index (:mod:`~splare_pyserini.seismic`) instead, with the
+same topics, encoder and run format. Lucene searches go through
+:class:`~splare_pyserini.impact_searcher.SplareImpactSearcher` (one Java call per query).
 """
 from __future__ import annotations
 
@@ -58,20 +62,23 @@ def install_query_encoder(hybrid: dict | None = None) -> None:
     _impact_searcher.LuceneImpactSearcher._init_query_encoder_from_str = staticmethod(init_query_encoder)
 
 
-def java_impact_query(impacts: dict[str, int]):
-    """An encoded query as the Java map ``LuceneImpactSearcher.search`` sends to Anserini."""
-    from pyserini.pyclass import JHashMap, JInt
+def backend_option(argv: list[str]) -> tuple[list[str], str]:
+    """``--backend lucene`` (Pyserini's CLI, the default) or ``seismic``
+    (:mod:`~splare_pyserini.seismic`), removed from the flags handed on."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--backend", choices=["lucene", "seismic"], default="lucene")
+    ours, rest = parser.parse_known_args(argv)
+    return rest, ours.backend
 
-    query = JHashMap()
-    for term, weight in impacts.items():
-        query.put(term, JInt(weight))
-    return query
 
+def install_one_call_searcher() -> None:
+    """Pyserini's CLI builds :class:`~splare_pyserini.impact_searcher.SplareImpactSearcher`, its
+    own searcher sending each query to Java in one call (the name its ``__main__`` imports)."""
+    from pyserini.search.lucene import _impact_searcher
 
-def search_encoded(searcher, impacts: dict[str, int], k: int = 10):
-    """``searcher.search`` for a query already encoded (and min_idf-filtered, as Pyserini does),
-    without encoding it again: the same Java call, the same hits."""
-    return searcher.object.search(java_impact_query(impacts), k)
+    from .impact_searcher import SplareImpactSearcher
+
+    _impact_searcher.LuceneImpactSearcher = SplareImpactSearcher
 
 
 def has_flag(argv: list[str], flag: str) -> bool:
@@ -151,8 +158,14 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     java_env.configure()
     argv, hybrid = hybrid_options(sys.argv[1:] if argv is None else argv)
+    argv, backend = backend_option(argv)
+    if backend == "seismic":
+        from .seismic import search_main
+
+        sys.exit(search_main(argv, hybrid))
     argv = with_readable_topics(with_splare_defaults(argv))
     install_query_encoder(hybrid)
+    install_one_call_searcher()
     sys.argv = ["pyserini.search.lucene", *argv]
     runpy.run_module("pyserini.search.lucene", run_name="__main__", alter_sys=True)
     args = pyserini_args(argv)

@@ -54,6 +54,41 @@ def test_vectors_are_the_same_bits_for_every_batch_size_and_order(default_model,
         assert [shuffled[order.index(i)] for i in range(len(texts))] == alone, kind
 
 
+def test_every_kernel_runs_on_one_thread_whatever_torchs_thread_count(default_model, medline, monkeypatch):
+    """On an AMX-BF16 Xeon a bf16 matmul split over 2 threads rounds otherwise than on 1 (22 of 24
+    Medline documents changed, so a 1-thread torchrun rank wrote other vectors than a 2-thread
+    process): backbone and SAE kernels must see one thread, the parallelism being texts."""
+    import threading
+
+    import torch
+
+    from splare_pyserini.backbone import decoder_layers
+
+    _, docs, _, _ = medline
+    seen = []
+    record = lambda *_: seen.append((threading.get_ident(), torch.get_num_threads()))  # noqa: E731
+    hook = decoder_layers(default_model.backbone.model)[0].register_forward_hook(record)
+    sae_encode = default_model.sae._encode
+    monkeypatch.setattr(default_model.sae, "_encode", lambda hidden: (record(), sae_encode(hidden))[1])
+    previous, vectors = torch.get_num_threads(), {}
+    try:
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            seen.clear()
+            vectors[threads] = default_model.encode(docs[:12], "document", batch_size=6)
+            assert len(seen) == 24 and {n for _, n in seen} == {1}, threads
+            idents = {ident for ident, _ in seen}  # the backbone's and the SAE's worker threads
+            if threads == 1:
+                assert idents == {threading.get_ident()}
+            else:
+                assert len(idents) >= 2 and threading.get_ident() not in idents
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(previous)
+        hook.remove()
+    assert vectors[1] == vectors[2]
+
+
 def test_a_query_beside_long_documents_is_the_query_alone(default_model, medline):
     """Neighbours of another length and kind change the padding and the batch's token count."""
     queries, docs, _, _ = medline

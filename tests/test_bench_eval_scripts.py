@@ -136,10 +136,12 @@ def test_bench_latency(beir_run, tiny_model_dir, tmp_path, capsys):
     assert result["command"] == "python -m eval.bench_latency " + " ".join(argv)
     assert result["queries"] == len(QUERIES) and result["hits"] == 100
     suffix = " (no stored fields)"
-    assert set(result["systems"]) == {"splare", "bm25-flat", "splare" + suffix, "bm25-flat" + suffix}
+    stock = "splare-pyserini-stock"  # Pyserini's own searcher, one Java call per query term
+    assert set(result["systems"]) == {name + tail for name in ("splare", stock, "bm25-flat") for tail in ("", suffix)}
     work = beir_run / "work" / "mini"
-    indexes = {"splare": "splare-index", "bm25-flat": "bm25-index",
-               "splare" + suffix: "splare-index-nostore", "bm25-flat" + suffix: "bm25-index-nostore"}
+    indexes = {"splare": "splare-index", "bm25-flat": "bm25-index", stock: "splare-index",
+               "splare" + suffix: "splare-index-nostore", "bm25-flat" + suffix: "bm25-index-nostore",
+               stock + suffix: "splare-index-nostore"}
     for name, index in indexes.items():
         s = result["systems"][name]
         assert {"search_p50_ms", "search_p95_ms", "java_search_p50_ms", "java_search_p95_ms", "qps_1_thread",
@@ -262,8 +264,9 @@ def test_bench_encode(mini, tiny_model_dir, tmp_path, capsys):
     assert {"command", "model", "layer", "dtype", "threads", "docs", "tokens", "batch_size", "backbone_tokens_per_s",
             "splare_tokens_per_s", "splare_docs_per_s", "overhead_vs_backbone", "matmul_gflops", "gflop_per_token",
             "roofline_tokens_per_s", "splare_fraction_of_roofline", "variants", "batched_tokens_per_s",
-            "batch_invariant_vs_batched"} == set(result)
+            "batch_invariant_vs_batched", "split_kernels_tokens_per_s", "one_text_per_thread_vs_split_kernels"} == set(result)
     assert result["batched_tokens_per_s"] > 0 and result["batch_invariant_vs_batched"] > 0
+    assert result["split_kernels_tokens_per_s"] > 0 and result["one_text_per_thread_vs_split_kernels"] > 0
     assert result["layer"] == TINY_LAYER and result["dtype"] == "float32" and result["threads"] >= 1
     assert result["docs"] == 8 and result["batch_size"] == 4
     numbers = {k: v for k, v in result.items() if k not in ("command", "model", "dtype", "variants")}

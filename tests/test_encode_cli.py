@@ -145,7 +145,7 @@ def random_kills_then_resume(tmp_path, model, docs, kills, seed):
             # a random fraction of a part's time, cut short if the next part appears first (a loaded machine)
             wait_until(lambda: len(part_files(out)) > target, proc, timeout=rng.uniform(0.05, 0.95) * part_s)
         alive = proc.poll() is None
-        os.kill(proc.pid, signal.SIGKILL)
+        proc.kill()  # SIGKILL; a no-op when poll() has just reaped a finished encoder (os.kill would raise)
         proc.wait()
         if not alive:
             break  # finished before this kill: nothing left to interrupt

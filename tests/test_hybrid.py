@@ -14,7 +14,7 @@ from splare_pyserini import lucene
 from splare_pyserini.hybrid import (BM25Statistics, WordAnalyzer, hybrid_query, is_word_term, quantization_bound,
                                     score_unit, with_words, word_term)
 from splare_pyserini.readers import read_corpus, read_topics
-from splare_pyserini.search import search_encoded
+from splare_pyserini.impact_searcher import search_encoded
 from splare_pyserini.sparse_vectors import latent_index, latent_name
 
 K1, B = 0.9, 0.4

@@ -31,6 +31,37 @@ def toy(shared_data, tiny_model_dir, tmp_path_factory):
     return data, work
 
 
+def test_one_call_searcher_gives_pyserinis_hits_and_the_cli_uses_it(toy, tiny_model_dir, monkeypatch):
+    """SplareImpactSearcher (one Java call per query) = Pyserini's LuceneImpactSearcher (one per
+    term), hit for hit, for search and batch_search, with min_idf filtering; the CLI builds it."""
+    from pyserini.search.lucene import LuceneImpactSearcher
+
+    from splare_pyserini import search
+    from splare_pyserini.impact_searcher import SplareImpactSearcher, java_impact_query
+    from splare_pyserini.pyserini_encoders import SplareQueryEncoder
+
+    data, work = toy
+    topics = work / "queries" / "topics.tsv"
+    qids, texts = zip(*(line.rstrip("\n").split("\t") for line in open(topics, encoding="utf-8")))
+    encoder = SplareQueryEncoder(str(tiny_model_dir))
+    for min_idf in (-1, 1.0):  # 1.0 drops the latents most documents share
+        ours = SplareImpactSearcher(str(work / "index"), encoder, min_idf=min_idf)
+        stock = LuceneImpactSearcher(str(work / "index"), encoder, min_idf=min_idf)
+        for text in texts[:8]:
+            assert [(h.docid, h.score) for h in ours.search(text, k=15)] == [(h.docid, h.score) for h in stock.search(text, k=15)]
+        theirs, mine = (s.batch_search(list(texts), list(qids), k=15, threads=2) for s in (stock, ours))
+        assert {q: [(h.docid, h.score) for h in v] for q, v in mine.items()} == \
+               {q: [(h.docid, h.score) for h in v] for q, v in theirs.items()}
+        assert sum(map(len, mine.values())) > 0
+    query = java_impact_query({"f1": 7, "w_ab\"c": 300})  # JSON escaping
+    assert query.size() == 2 and query.get('w_ab"c') == 300 and query.get("f1") == 7
+    from pyserini.search.lucene import _impact_searcher
+
+    monkeypatch.setattr(_impact_searcher, "LuceneImpactSearcher", LuceneImpactSearcher)
+    search.install_one_call_searcher()
+    assert _impact_searcher.LuceneImpactSearcher is SplareImpactSearcher
+
+
 def test_jsonl_is_json_vector_collection(toy, shared_data):
     data, work = toy
     corpus_ids = [json.loads(line)["_id"] for line in open(data / "corpus.jsonl", encoding="utf-8")]
