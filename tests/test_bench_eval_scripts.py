@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from eval import beir, bench_encode, bench_latency, bench_postings, bench_topk, layer_sweep
+from eval import beir, bench_encode, bench_latency, bench_postings, bench_seismic, bench_topk, layer_sweep
 from splare_pyserini import java_env, lucene
 from splare_pyserini.trec_eval import pytrec_eval_scores
 from splare_pyserini.stand_ins import TINY_LAYER, build_tiny_sae
@@ -120,6 +120,32 @@ def test_bench_topk_grid(mini, tiny_model_dir, tmp_path):
 def test_strongest_breaks_ties_by_name():
     assert bench_topk.strongest({"f9": 3, "f2": 5, "f1": 3, "f4": 1}, 3) == {"f2": 5, "f1": 3, "f9": 3}
     assert bench_topk.strongest({"f1": 1}, 5) == {"f1": 1}
+
+
+# --- eval.bench_seismic ----------------------------------------------------------------------------------
+
+
+def test_bench_seismic(beir_run, tmp_path):
+    pytest.importorskip("seismic")
+    out = tmp_path / "seismic"
+    argv = ["--run-dir", str(beir_run), "--dataset", "mini", "--scale", "2", "--query-cuts", "3", "1000",
+            "--heap-factors", "1.0", "--repeats", "1", "--out", str(out)]
+    assert bench_seismic.main(argv) == 0
+    result = json.loads((out / "seismic.mini.json").read_text())
+    assert list(result["corpora"]) == ["1x", "2x"] and result["command"].endswith(" ".join(argv))
+    one, two = result["corpora"]["1x"], result["corpora"]["2x"]
+    assert two["documents"] == 2 * one["documents"] and one["seismic_index_bytes"] > 0
+    systems = one["systems"]
+    assert {"bm25-flat", "splare-lucene", "seismic cut=3 heap=1.0", "seismic cut=1000 heap=1.0", result["shipped"]} <= set(systems)
+    whole = systems["seismic cut=1000 heap=1.0"]  # the whole query (summaries still approximate: not exact)
+    assert whole["overlap@10_with_exact"] >= 0.8 and systems["splare-lucene"]["overlap@10_with_exact"] == 1.0
+    assert 0 <= whole["ndcg@10"] <= 1
+    for row in systems.values():
+        assert row["p50_ms@10"] > 0 and row["over_bm25@100"] == pytest.approx(
+            row["p50_ms@100"] / systems["bm25-flat"]["p50_ms@100"], abs=0.006)
+    assert "ndcg@10" not in two["systems"]["splare-lucene"]  # the copies are unjudged
+    assert result["chosen_on_this_set"] and result["chosen_on_this_set"].startswith("seismic")
+    assert_png(out / "seismic.mini.depth.png") and assert_png(out / "seismic.mini.quality.png")
 
 
 # --- eval.bench_latency ----------------------------------------------------------------------------------
