@@ -24,16 +24,10 @@ import time
 from pathlib import Path
 
 from eval.bench_latency import dir_size, minimal_indexes, time_each
+from eval.hybrid_alpha import mean_ndcg10
 from splare_pyserini import java_env
 
 DEPTHS = (10, 100)
-
-
-class EncodedOnly:
-    """The Lucene searcher is only given encoded queries (``search_encoded``)."""
-
-    def encode(self, text: str):
-        raise RuntimeError("queries are pre-encoded here")
 
 
 def repeated_collection(src: Path, dst: Path, times: int) -> Path:
@@ -64,13 +58,6 @@ def timed(searcher_fn, qids: list[str], depths, repeats: int) -> dict:
     return {"latency": row, "run": run}
 
 
-def ndcg10(qrels: dict, run: dict) -> float:
-    import pytrec_eval
-
-    scores = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate({q: r for q, r in run.items() if r})
-    return round(sum(s["ndcg_cut_10"] for s in scores.values()) / len(qrels), 4)
-
-
 def overlap10(run: dict, exact: dict) -> float:
     """Mean share of exact Lucene's top 10 that a run also returns in its top 10."""
     shares = [len(set(run.get(q, {})) & set(top)) / len(top) for q, top in exact.items() if top]
@@ -81,14 +68,14 @@ def bench_corpus(name: str, splare_vectors: Path, splare_index: Path, bm25_index
                  qrels: dict | None, cuts, heaps, repeats: int, work: Path) -> dict:
     from pyserini.search.lucene import LuceneSearcher
 
-    from splare_pyserini.impact_searcher import SplareImpactSearcher, search_encoded
+    from splare_pyserini.impact_searcher import PreEncodedQueries, SplareImpactSearcher, search_encoded
     from splare_pyserini.seismic import SeismicSearcher, build_index
 
     seismic_dir = work / f"seismic-index-{name}"
     shutil.rmtree(seismic_dir, ignore_errors=True)
     built = build_index(splare_vectors, seismic_dir, num_threads=1)
     qids = sorted(queries)
-    lucene = SplareImpactSearcher(str(splare_index), EncodedOnly(), min_idf=-1)
+    lucene = SplareImpactSearcher(str(splare_index), PreEncodedQueries(), min_idf=-1)
     bm25 = LuceneSearcher(str(bm25_index))
     result = {"seismic_build_seconds": built["seconds"], "seismic_index_bytes": built["index_bytes"],
               "lucene_index_bytes": dir_size(splare_index), "bm25_index_bytes": dir_size(bm25_index),
@@ -106,7 +93,7 @@ def bench_corpus(name: str, splare_vectors: Path, splare_index: Path, bm25_index
         row = dict(measured["latency"])
         row["overlap@10_with_exact"] = overlap10(measured["run"], exact)
         if qrels is not None:
-            row["ndcg@10"] = ndcg10(qrels, measured["run"])
+            row["ndcg@10"] = round(mean_ndcg10(qrels, {q: r for q, r in measured["run"].items() if r}), 4)
         result["systems"][system] = row
     bm25_p50 = result["systems"]["bm25-flat"]
     for row in result["systems"].values():

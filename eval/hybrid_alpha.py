@@ -40,14 +40,14 @@ def hybrid_index_curve(work: Path, scale: float, language: str, grid: list[float
     from pyserini.search.lucene import LuceneImpactSearcher
 
     from splare_pyserini.hybrid import WordAnalyzer, hybrid_query
-    from splare_pyserini.impact_searcher import search_encoded
+    from splare_pyserini.impact_searcher import PreEncodedQueries, search_encoded
     from splare_pyserini.sparse_vectors import PLACEHOLDER_TERM
 
     analyzer = WordAnalyzer(language)
     queries = [json.loads(line) for line in (work / "splare-queries" / "queries.jsonl").open(encoding="utf-8")]
     qids = [line.split("\t", 1)[0] for line in (work / "splare-queries" / "topics.tsv").open(encoding="utf-8")]
     words = [analyzer.term_counts(q["contents"]) for q in queries]
-    searcher = LuceneImpactSearcher(str(work / "hybrid-index"), query_encoder=_NoEncoder(), min_idf=-1)
+    searcher = LuceneImpactSearcher(str(work / "hybrid-index"), query_encoder=PreEncodedQueries(), min_idf=-1)
     runs = {}
     for alpha in grid:
         run = {}
@@ -57,13 +57,6 @@ def hybrid_index_curve(work: Path, scale: float, language: str, grid: list[float
             run[qid] = {h.docid: float(h.score) for h in search_encoded(searcher, vector, hits)} if vector else {}
         runs[alpha] = run
     return runs
-
-
-class _NoEncoder:
-    """The searcher is only given encoded queries (``search_encoded``)."""
-
-    def encode(self, text: str, **kwargs):
-        raise RuntimeError("hybrid_alpha searches encoded queries only")
 
 
 def interpolation_curve(bm25_run: Path, splare_run: Path, grid: list[float], work: Path) -> dict:

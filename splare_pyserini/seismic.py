@@ -101,9 +101,12 @@ def components(vector: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_index(vectors_dir: str | os.PathLike, index_dir: str | os.PathLike, config: SeismicConfig | None = None,
-                num_threads: int = 0) -> dict:
+                num_threads: int = 0, exact: bool = False) -> dict:
     """Build a Seismic index of the encoder's vectors into ``index_dir``; returns what was built
-    (documents, seconds, bytes). The config is written last: an index folder without it is unfinished."""
+    (documents, seconds, bytes). ``exact``: :meth:`SeismicConfig.exact` for the documents read
+    (instead of ``config``). The config is written last: an index folder without it is unfinished."""
+    from .vector_writer import write_text_atomically
+
     seismic = require_seismic()
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -115,16 +118,14 @@ def build_index(vectors_dir: str | os.PathLike, index_dir: str | os.PathLike, co
         if vector:  # Seismic rejects empty rows; an empty document can match nothing anyway
             dataset.add_document(docid, *components(vector))
         num_docs += 1
-    config = config or SeismicConfig()
+    config = SeismicConfig.exact(num_docs) if exact else (config or SeismicConfig())
     index = seismic.SeismicIndex.build_from_dataset(dataset, **config.build_kwargs(), num_threads=num_threads)
     index.save(str(index_dir / "index"))  # Seismic appends its suffix
     os.replace(index_dir / "index.index.seismic", index_dir / INDEX_FILE)
     built = {"documents": num_docs, "indexed": dataset.len, "seconds": round(time.perf_counter() - start, 2),
              "index_bytes": (index_dir / INDEX_FILE).stat().st_size, "config": asdict(config),
              "vectors": str(Path(vectors_dir).resolve())}
-    tmp = index_dir / (CONFIG_FILE + ".tmp")
-    tmp.write_text(json.dumps(built, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, index_dir / CONFIG_FILE)
+    write_text_atomically(index_dir / CONFIG_FILE, json.dumps(built, indent=2) + "\n")
     return built
 
 
@@ -264,11 +265,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    if args.exact:
-        config = SeismicConfig.exact(sum(1 for _ in iter_vectors(Path(args.input))))
-    else:
-        config = SeismicConfig(**{f.name: getattr(args, f.name) for f in fields(SeismicConfig)})
-    built = build_index(args.input, args.index, config, num_threads=args.threads)
+    config = SeismicConfig(**{f.name: getattr(args, f.name) for f in fields(SeismicConfig)})
+    built = build_index(args.input, args.index, config, num_threads=args.threads, exact=args.exact)
     logger.info("%s: %d documents in %.1f s, %d bytes", args.index, built["documents"], built["seconds"], built["index_bytes"])
     return 0
 
