@@ -1,6 +1,7 @@
-# Sourced by compare_teachers.sh, compare_bidirectional.sh and compare_training_choices.sh (WORK
-# and STEPS set): one short LoRA run from the zero-shot default on $WORK/examples.jsonl with the
-# default config plus the given overrides, resumable, then its score on the dev set $WORK/dev.
+# Sourced by compare_teachers.sh, compare_bidirectional.sh, compare_training_choices.sh and
+# compare_kl_choices.sh (WORK and STEPS set; EXAMPLES defaults to $WORK/examples.jsonl): one short
+# LoRA run from the zero-shot default on $EXAMPLES with the default config plus the given
+# overrides, resumable, then its score on the dev set $WORK/dev.
 # Usage: short_run NAME SCORE_PREFIX [--set SECTION.KEY=VALUE ...]  (scores in $WORK/<prefix><name>)
 short_run() {
   local name=$1 prefix=$2
@@ -9,7 +10,7 @@ short_run() {
     local resume=()
     ls -d "$WORK/run-$name"/checkpoint-* >/dev/null 2>&1 && resume=(--resume)
     python -m splare_pyserini.train --config encode_scripts/train_configs/default.yaml \
-      --output-dir "$WORK/run-$name" --set "data.sources=[{kind: examples, path: $WORK/examples.jsonl}]" \
+      --output-dir "$WORK/run-$name" --set "data.sources=[{kind: examples, path: ${EXAMPLES:-$WORK/examples.jsonl}}]" \
       --set train.max_steps="$STEPS" --set train.save_steps=10 "$@" "${resume[@]}"
   fi
   [ -s "$WORK/$prefix$name/results.json" ] || python -m eval.beir --data "$WORK/dev" \

@@ -43,7 +43,8 @@ from eval.multilingual import (
     pooled_qrels,
     write_pooled_qrels,
 )
-from eval.vocabulary_splade import SPLADE_TINY, VocabularySplade, splade_tiny_dir
+from eval.vocabulary_splade import VocabularySplade
+from splare_pyserini.splade_tiny import SPLADE_TINY, splade_tiny_dir
 from splare_pyserini import lucene
 from splare_pyserini.encode import encode_corpus, encode_topics, parse_args as encode_args
 from splare_pyserini.readers import read_corpus, read_qrels, read_topics

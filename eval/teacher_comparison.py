@@ -5,6 +5,11 @@
         --n-examples 640 --work runs/teachers
     python -m eval.teacher_comparison report --work runs/teachers --steps 40 --out eval/results/teachers
 
+    python -m eval.teacher_comparison mine --squad SQUAD_DIR --n-examples 640 --hard-negatives 8 --work runs/kl
+
+``mine`` writes ``examples-neg{N}.jsonl``: SQuAD train questions outside the held-out articles, each
+with N Pyserini BM25 negatives (top 50, answer strings and held-out articles excluded), for
+distillation over several negatives (a run takes the first K of them with ``data.hard_negatives=K``).
 ``prepare`` writes ``examples.jsonl`` (a seeded sample of a run's training examples with every
 SQuAD example of the held-out articles removed, label-free query ids made unique per source so
 teacher scores keyed by (query, document) cannot collide) and ``dev/``, a BEIR folder of
@@ -32,11 +37,16 @@ CHOICE_RUNS = [("infonce", "InfoNCE, temperature 1, LoRA r 16, FLOPS 5e-4/3e-4 (
                ("temperature-5", "temperature 5"), ("lora-r4", "LoRA r 4 (alpha 8)"),
                ("flops-x10", "FLOPS weights x 10 (5e-3/3e-3)"),
                ("mse-dense-x80", "MarginMSE, all-MiniLM-L6-v2 teacher x 80 (student's scale)")]
+KL_RUNS = [("infonce-t5-neg4", "InfoNCE, temperature 5, 4 BM25 negatives")] + [
+    (f"kl-t{tau}-neg{n}", f"KL from BM25 + SPLADE-tiny, tau {tau}, {n} BM25 negative{'s' if n > 1 else ''}")
+    for n in (4, 1, 8) for tau in (5, 10, 20, 50)]
 # table -> (runs, folder prefix of their scores, title, script, PNG name)
 TABLES = {
     "teachers": (RUNS, "eval-", "Training signal comparison", "encode_scripts/compare_teachers.sh", "teachers.png"),
     "choices": (CHOICE_RUNS, "score-", "Training choices, one field changed at a time",
                 "encode_scripts/compare_training_choices.sh", "choices.png"),
+    "kl": (KL_RUNS, "score-", "KL distillation against InfoNCE, same SQuAD train questions",
+           "encode_scripts/compare_kl_choices.sh", "kl_choices.png"),
 }
 METRICS = ["ndcg_cut_10", "recall_100", "recip_rank_10"]
 
@@ -79,6 +89,27 @@ def prepare(args: argparse.Namespace) -> None:
         out.writelines(f"{q}\t{d}\t{r}\n" for q in sorted(qids) for d, r in sorted(qrels[q].items()))
     print(f"{len(keep)} training examples (of {len(rows)} outside the held-out articles); "
           f"dev: {len(docs)} paragraphs of articles {HELD_OUT_FIRST_ARTICLE}-{last}, {len(qids)} questions")
+
+
+def mine(args: argparse.Namespace) -> None:
+    from splare_pyserini.train_data import judged_examples, mine_bm25_negatives, read_judged
+
+    work = Path(args.work)
+    judged = read_judged(args.squad, "train")
+    rows = [ex for ex in judged_examples(judged, "squad-train") if not held_out(ex.pos_id)]
+    rows = random.Random(args.seed).sample(rows, min(len(rows), args.n_examples))
+    # negatives come from the paragraphs outside the held-out articles only
+    corpus = {docid: text for docid, text in judged.corpus.items() if not held_out(docid)}
+    (work / "mine").mkdir(parents=True, exist_ok=True)
+    corpus_path = work / "mine" / "corpus.jsonl"
+    with open(corpus_path, "w", encoding="utf-8") as out:
+        out.writelines(json.dumps({"_id": d, "title": "", "text": t}, ensure_ascii=False) + "\n" for d, t in corpus.items())
+    positives = {q: {d for d, r in docs.items() if r > 0} for q, docs in judged.qrels.items()}
+    mine_bm25_negatives(rows, corpus, corpus_path, work / "mine", positives, args.hard_negatives,
+                        50, args.seed, judged.answers)
+    out = work / f"examples-neg{args.hard_negatives}.jsonl"
+    write_examples(rows, out)
+    print(f"{out}: {len(rows)} SQuAD train questions, {args.hard_negatives} BM25 negatives each")
 
 
 def report(args: argparse.Namespace) -> None:
@@ -135,14 +166,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dev-articles", type=int, default=15)
     p.add_argument("--dev-queries", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
+    m = sub.add_parser("mine")
+    m.add_argument("--squad", required=True, help="the SQuAD v1.1 train folder (BEIR layout)")
+    m.add_argument("--work", required=True)
+    m.add_argument("--n-examples", type=int, default=640)
+    m.add_argument("--hard-negatives", type=int, default=8)
+    m.add_argument("--seed", type=int, default=0)
     r = sub.add_parser("report")
     r.add_argument("--work", required=True)
     r.add_argument("--steps", type=int, required=True)
     r.add_argument("--out", required=True)
     r.add_argument("--table", choices=sorted(TABLES), default="teachers",
-                   help="teachers: compare_teachers.sh + compare_bidirectional.sh runs; choices: compare_training_choices.sh")
+                   help="teachers: compare_teachers.sh + compare_bidirectional.sh runs; choices: "
+                        "compare_training_choices.sh; kl: compare_kl_choices.sh")
     args = parser.parse_args(argv)
-    prepare(args) if args.command == "prepare" else report(args)
+    {"prepare": prepare, "mine": mine, "report": report}[args.command](args)
     return 0
 
 

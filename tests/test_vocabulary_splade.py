@@ -46,3 +46,15 @@ def test_eval_table_has_a_splade_tiny_row_scored_from_its_run(shared_data, tiny_
     assert "encode corpus splade-tiny" in timings
     table = beir.markdown_table({"msmarco-toy": results})
     assert "| msmarco-toy | splade-tiny |" in table
+
+
+def test_splade_teacher_scores_are_the_dot_products_of_the_baselines_vectors(tiny_splade, monkeypatch):
+    from splare_pyserini import splade_tiny, teacher_scores
+
+    monkeypatch.setattr(splade_tiny, "splade_tiny_dir", lambda: tiny_splade.name_or_path)
+    items = [("q1", "d1", "what is a lens", "the crystalline lens in vertebrates"),
+             ("q1", "d2", "what is a lens", "a camera lens, 2024"), ("q2", "d1", "eyes", "the crystalline lens in vertebrates")]
+    scores = teacher_scores.splade_scores(items, batch_size=2)
+    for (_, _, query, doc), score in zip(items, scores):
+        q, d = tiny_splade.encode([query, doc], "document")
+        assert score == pytest.approx(sum(w * d.get(t, 0.0) for t, w in q.items()), rel=1e-4, abs=1e-4)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Issue 16, part 3: the paper's loss against InfoNCE, measured for the embedded default on the same
+# queries. KL distillation (teacher softmax over positive + hard negatives vs the student's
+# softmax over s/tau) from the z-score fusion of Pyserini BM25 and SPLADE-tiny, for tau 5, 10, 20,
+# 50 with 4 BM25 negatives, beside InfoNCE at temperature 5 on the same 4 negatives; then 1 and 8
+# negatives at the best tau. The teacher's softmax is over its own fused z-scores
+# (loss.teacher_temperature 1, no temperature on the teacher side, as in the paper).
+# Each run: STEPS x 16 SQuAD train questions (outside the held-out articles) from the zero-shot
+# default; dev = the held-out SQuAD articles of compare_teachers.sh, never a test set.
+# Resumable: rerun after a stop; finished runs and evaluations are kept.
+# Usage: encode_scripts/compare_kl_choices.sh [WORK_DIR] [STEPS]
+set -euo pipefail
+WORK=${1:-runs/kl}
+STEPS=${2:-40}
+DATA=${SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
+SHIPPED=splare_pyserini/models/splare-gemma3-270m/training/train_data.jsonl.gz
+TEACHER=bm25+splade-tiny
+mkdir -p "$WORK"
+[ -s "$WORK/dev/queries.jsonl" ] || python -m eval.teacher_comparison prepare --examples "$SHIPPED" \
+  --squad "$DATA/train/squad-v1.1" --n-examples $((STEPS * 16)) --work "$WORK"
+EXAMPLES=$WORK/examples-neg8.jsonl
+[ -s "$EXAMPLES" ] || python -m eval.teacher_comparison mine --squad "$DATA/train/squad-v1.1" \
+  --n-examples $((STEPS * 16)) --hard-negatives 8 --work "$WORK"
+SCORES=$WORK/scores.$TEACHER.tsv
+[ -s "$SCORES" ] || python -m splare_pyserini.teacher_scores --examples "$EXAMPLES" --teacher "$TEACHER" --output "$SCORES"
+source "$(dirname "$0")/short_run.sh"
+kl() {  # tau, negatives
+  short_run "kl-t$1-neg$2" score- --set loss.kind=kl --set loss.temperature="$1" \
+    --set "data.teacher_scores=$SCORES" --set data.hard_negatives="$2"
+}
+report() { python -m eval.teacher_comparison report --work "$WORK" --steps "$STEPS" --table kl --out eval/results/kl-choices; }
+kl 10 4
+short_run infonce-t5-neg4 score- --set loss.temperature=5 --set data.hard_negatives=4
+kl 50 4
+kl 20 4
+kl 5 4
+report
+BEST=$(python -c "
+import json, sys
+scores = {t: json.load(open(f'$WORK/score-kl-t{t}-neg4/results.json'))['dev']['splare']['ndcg_cut_10'] for t in (5, 10, 20, 50)}
+print(max(scores, key=scores.get))")
+echo "best tau on dev: $BEST"
+kl "$BEST" 8
+kl "$BEST" 1
+report
