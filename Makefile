@@ -9,12 +9,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install browser demo test test-all clean
 
-# Re-installs only when setup.cfg changed; torch is pinned (the CPU wheel on local disk).
-$(STAMP): setup.cfg pyproject.toml
+# Re-installs only when setup.cfg or constraints.txt changed. setup.cfg holds compatible ranges,
+# constraints.txt the exact versions tested here (torch: the CPU wheel on local disk).
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test,plots,teachers,baselines,seismic]'
+	$(PY) -m pip install --quiet -c constraints.txt torch
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,plots,teachers,baselines,seismic]'
 	$(PY) -m splare_pyserini.java_env
 	touch $(STAMP)
 

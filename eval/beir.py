@@ -7,7 +7,7 @@ For each ``--data`` folder (corpus.jsonl, queries.jsonl, qrels/test.tsv): encode
 index with Pyserini, encode the judged queries, search with Pyserini's impact searcher
 CLI, build and search Pyserini's BM25 (flat: title + text), fuse both with Pyserini's fusion
 (normalized interpolation, RRF), build and search the one-index hybrid (latents + BM25 words,
-:mod:`splare_pyserini.hybrid`), and score every run with trec_eval. ``RUN_DIR`` receives ``results.json``
+:mod:`splare_pyserini.lucene.hybrid`), and score every run with trec_eval. ``RUN_DIR`` receives ``results.json``
 (``{dataset: {system: {metric: value}}}``), ``results.md``, ``timings.json`` and
 ``run.<dataset>.<system>.txt`` TREC run files.
 
@@ -44,11 +44,11 @@ from eval.multilingual import (
     write_pooled_qrels,
 )
 from eval.vocabulary_splade import VocabularySplade
-from splare_pyserini.splade_tiny import SPLADE_TINY, splade_tiny_dir
-from splare_pyserini import lucene
-from splare_pyserini.encode import encode_corpus, encode_topics, parse_args as encode_args
-from splare_pyserini.readers import read_corpus, read_qrels, read_topics
-from splare_pyserini.trec_eval import check_run_against_qrels, trec_eval, write_trec_qrels
+from splare_pyserini.modeling.splade_tiny import SPLADE_TINY, splade_tiny_dir
+from splare_pyserini.lucene import pyserini_cli as lucene
+from splare_pyserini.encoding.jobs import encode_corpus, encode_topics, parse_args as encode_args
+from splare_pyserini.io.readers import read_corpus, read_qrels, read_topics
+from splare_pyserini.lucene.trec_eval import check_run_against_qrels, trec_eval, write_trec_qrels
 
 logger = logging.getLogger("eval.beir")
 
@@ -58,7 +58,7 @@ LABELS = {"ndcg_cut_10": "nDCG@10", "recall_100": "R@100", "recall_1000": "R@100
           "map": "mAP", "P_1": "P@1"}
 SYSTEMS = ("splare", "bm25-flat", "hybrid-index", "fusion-interp", "fusion-rrf")
 SEISMIC = "splare-seismic"  # with --backend seismic
-"""``hybrid-index``: one Lucene index of latents and BM25 words (:mod:`splare_pyserini.hybrid`);
+"""``hybrid-index``: one Lucene index of latents and BM25 words (:mod:`splare_pyserini.lucene.hybrid`);
 ``fusion-interp``/``fusion-rrf``: the BM25 and SPLARE runs fused by Pyserini (normalized interpolation, RRF)."""
 
 
@@ -113,7 +113,7 @@ def encode_cached(model, corpus: Path, vectors: Path, batch_size: int, timer: St
             stats = encode_corpus(encode_args(argv), model=model)
         except ValueError as exc:  # settings differ: the model or the corpus changed
             logger.info("cache invalid (%s): re-encoding", exc)
-            from splare_pyserini.vector_writer import state_dir
+            from splare_pyserini.io.vector_writer import state_dir
 
             shutil.rmtree(vectors)
             shutil.rmtree(state_dir(vectors), ignore_errors=True)
@@ -188,7 +188,7 @@ def impact_run(system: str, model, data: Path, topics: Path, work: Path, run: Pa
 
 def seismic_run(work: Path, encoded_queries: Path, run: Path, threads: int, timer: StageTimer) -> None:
     """SPLARE's cached vectors in a Seismic index (default knobs), searched with its encoded queries."""
-    from splare_pyserini.seismic import SeismicSearcher, build_index, search_encoded_topics
+    from splare_pyserini.backends.seismic import SeismicSearcher, build_index, search_encoded_topics
 
     with timer.stage("index seismic"):
         build_index(work / "splare-vectors", work / "seismic-index", num_threads=threads)
@@ -203,7 +203,7 @@ def hybrid_index_run(model, data: Path, work: Path, splare_queries: Path, run: P
     BM25 statistics, indexed, searched with hybrid queries at ``alpha`` (default: the model's);
     returns the hybrid index, or None (no row) when Pyserini's analysis API has no analyzer for
     ``language`` (Anserini's indexer knows a few more: fa, sv, uk)."""
-    from splare_pyserini.hybrid import BM25Statistics, WordAnalyzer, add_words_to_vectors, hybrid_topics
+    from splare_pyserini.lucene.hybrid import BM25Statistics, WordAnalyzer, add_words_to_vectors, hybrid_topics
 
     scale = model.config.quantization_scale
     alpha = model.config.hybrid_alpha if alpha is None else alpha
@@ -260,7 +260,7 @@ def evaluate_pool(collections: list[Collection], model, out: Path, batch_size: i
                   bm25: bool = True) -> tuple[dict, dict, dict]:
     """LAReQA's pooled setting: one index of every language's documents; each language's questions
     against it; relevant = the answer in every language. Returns (results, timings, examples)."""
-    from splare_pyserini.readers import read_corpus
+    from splare_pyserini.io.readers import read_corpus
 
     benchmark = collections[0].name.split("/")[0]
     work = out / "work" / f"{benchmark}-pooled"
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                             "sub-folders (Tatoeba: P@1); BM25 with one language-neutral analyzer")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from splare_pyserini.model import SplareModel
+    from splare_pyserini.modeling.model import SplareModel
 
     for flag, value in (("--hybrid-alpha", args.hybrid_alpha), ("--fusion-alpha", args.fusion_alpha)):
         if value is not None and not 0.0 <= value <= 1.0:

@@ -29,9 +29,9 @@ import sys
 import time
 from pathlib import Path
 
-from splare_pyserini.readers import read_corpus
-from splare_pyserini.sparse_vectors import quantize
-from splare_pyserini.vector_writer import vector_line
+from splare_pyserini.io.readers import read_corpus
+from splare_pyserini.modeling.sparse_vectors import quantize
+from splare_pyserini.io.vector_writer import vector_line
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("SPLARE_SHARED", REPO.parent / "shared")) / "data" / "medline"
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from splare_pyserini.model import SplareModel
+    from splare_pyserini.modeling.model import SplareModel
 
     model = SplareModel.from_pretrained(args.encoder, device=args.device)
     texts = []

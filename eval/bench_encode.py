@@ -27,10 +27,10 @@ from pathlib import Path
 
 import torch
 
-from splare_pyserini.model import SplareModel
-from splare_pyserini.readers import read_corpus
-from splare_pyserini.sparse_vectors import quantize, to_sparse_dicts, top_k
-from splare_pyserini.vector_writer import vector_line
+from splare_pyserini.modeling.model import SplareModel
+from splare_pyserini.io.readers import read_corpus
+from splare_pyserini.modeling.sparse_vectors import quantize, to_sparse_dicts, top_k
+from splare_pyserini.io.vector_writer import vector_line
 
 
 def batches(texts: list[str], batch_size: int, lengths: list[int]):
@@ -96,9 +96,9 @@ def split_kernels():
     kernel split over torch's intra-op threads (a bf16 matmul then rounds by the split)."""
     from unittest import mock
 
-    with mock.patch("splare_pyserini.backbone.default_workers", lambda device: 1), \
-            mock.patch("splare_pyserini.sae_latents.default_workers", lambda device: 1), \
-            mock.patch("splare_pyserini.cpu_threads.single_threaded_kernels", contextlib.nullcontext):
+    with mock.patch("splare_pyserini.modeling.backbone.default_workers", lambda device: 1), \
+            mock.patch("splare_pyserini.modeling.sae_latents.default_workers", lambda device: 1), \
+            mock.patch("splare_pyserini.modeling.cpu_threads.single_threaded_kernels", contextlib.nullcontext):
         yield
 
 

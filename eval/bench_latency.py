@@ -5,7 +5,7 @@
 Reads what ``python -m eval.beir`` left in ``RUN_DIR/work/DATASET`` (both indexes and the
 encoded queries). Reports, per system: search-only latency per query (p50/p95 over
 ``--repeats`` passes, one query at a time, 1 thread) through Pyserini's Python API (SPLARE through
-:class:`~splare_pyserini.impact_searcher.SplareImpactSearcher`, one Java call per query, and, as
+:class:`~splare_pyserini.lucene.impact_searcher.SplareImpactSearcher`, one Java call per query, and, as
 ``splare-pyserini-stock``, through Pyserini's own ``LuceneImpactSearcher``, one call per term) and
 through the Java searcher alone (the query already built as a Java object: what Lucene
 costs, without Pyserini's per-term Python-to-Java calls), throughput (QPS) of Pyserini's
@@ -32,8 +32,8 @@ import sys
 import time
 from pathlib import Path
 
-from splare_pyserini import java_env
-from splare_pyserini.impact_searcher import java_impact_query
+from splare_pyserini.lucene import java_env
+from splare_pyserini.lucene.impact_searcher import java_impact_query
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -123,7 +123,7 @@ def minimal_indexes(work: Path) -> tuple[Path, Path]:
     """SPLARE and BM25 indexes of the same inputs with nothing stored but the ids: what stored
     fields cost per hit (Anserini reads each hit's stored document) is then out of both timings.
     BM25 uses Anserini's default (English) analyzer here."""
-    from splare_pyserini.lucene import index_bm25, index_impact
+    from splare_pyserini.lucene.pyserini_cli import index_bm25, index_impact
 
     splare, bm25 = work / "splare-index-nostore", work / "bm25-index-nostore"
     if not any(splare.glob("segments_*")):
@@ -136,7 +136,7 @@ def minimal_indexes(work: Path) -> tuple[Path, Path]:
 def minimal_hybrid_index(work: Path) -> Path:
     """The one-index hybrid with nothing stored but the ids (its stored vectors, words included, are
     the largest stored documents here, and Anserini reads one per hit)."""
-    from splare_pyserini.lucene import index_impact
+    from splare_pyserini.lucene.pyserini_cli import index_impact
 
     index = work / "hybrid-index-nostore"
     if not any(index.glob("segments_*")):
@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     java_env.configure()
     from pyserini.search.lucene import LuceneImpactSearcher, LuceneSearcher
 
-    from splare_pyserini.impact_searcher import SplareImpactSearcher
-    from splare_pyserini.pyserini_encoders import SplareQueryEncoder
+    from splare_pyserini.lucene.impact_searcher import SplareImpactSearcher
+    from splare_pyserini.lucene.query_encoders import SplareQueryEncoder
 
     work = Path(args.run_dir) / "work" / args.dataset
     queries = [line.rstrip("\n").split("\t", 1)[1] for line in open(work / "splare-queries" / "topics.tsv", encoding="utf-8")]

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from splare_pyserini.readers import read_corpus
+from splare_pyserini.io.readers import read_corpus
 
 MIB = 1024 * 1024
 ALLOCATOR_ENV = ("MALLOC_", "GLIBC_TUNABLES", "OMP_NUM_THREADS", "LD_PRELOAD")

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from splare_pyserini import java_env
+from splare_pyserini.lucene import java_env
 
 
 def posting_lengths(index: Path) -> list[int]:

@@ -5,7 +5,7 @@
 Reads what ``python -m eval.beir`` left in ``RUN_DIR/work/DATASET`` (SPLARE's vectors and encoded
 queries, the BM25 collection, the judged qrels). Every system searches one query at a time on one
 thread, indexes storing ids only, the same queries in the same process: BM25 (Pyserini's
-``LuceneSearcher``), SPLARE exact (Lucene, :class:`~splare_pyserini.impact_searcher.SplareImpactSearcher`)
+``LuceneSearcher``), SPLARE exact (Lucene, :class:`~splare_pyserini.lucene.impact_searcher.SplareImpactSearcher`)
 and SPLARE on Seismic at each ``--query-cuts`` x ``--heap-factors`` point (the index built once with
 the shipped build knobs). Reports p50 per depth, nDCG@10 (pytrec_eval, from the k=10 runs), index
 build seconds and bytes. ``--scale N`` repeats every document N times with new ids (``ID#r``) and
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from eval.bench_latency import dir_size, minimal_indexes, time_each
 from eval.hybrid_alpha import mean_ndcg10
-from splare_pyserini import java_env
+from splare_pyserini.lucene import java_env
 
 DEPTHS = (10, 100)
 
@@ -68,8 +68,8 @@ def bench_corpus(name: str, splare_vectors: Path, splare_index: Path, bm25_index
                  qrels: dict | None, cuts, heaps, repeats: int, work: Path) -> dict:
     from pyserini.search.lucene import LuceneSearcher
 
-    from splare_pyserini.impact_searcher import PreEncodedQueries, SplareImpactSearcher, search_encoded
-    from splare_pyserini.seismic import SeismicSearcher, build_index
+    from splare_pyserini.lucene.impact_searcher import PreEncodedQueries, SplareImpactSearcher, search_encoded
+    from splare_pyserini.backends.seismic import SeismicSearcher, build_index
 
     seismic_dir = work / f"seismic-index-{name}"
     shutil.rmtree(seismic_dir, ignore_errors=True)
@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     java_env.configure()
-    from splare_pyserini.readers import read_qrels
-    from splare_pyserini.seismic import SeismicConfig, iter_vectors
+    from splare_pyserini.io.readers import read_qrels
+    from splare_pyserini.backends.seismic import SeismicConfig, iter_vectors
 
     work = Path(args.run_dir) / "work" / args.dataset
     encoded = dict(iter_vectors(work / "splare-queries" / "queries.jsonl"))
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     result["corpora"]["1x"] = bench_corpus("1x", work / "splare-vectors", splare_index, bm25_index, encoded, texts,
                                            qrels, cuts, heaps, args.repeats, work)
     if args.scale > 1:
-        from splare_pyserini.lucene import index_bm25, index_impact
+        from splare_pyserini.lucene.pyserini_cli import index_bm25, index_impact
 
         tag = f"{args.scale}x"
         vectors = repeated_collection(work / "splare-vectors", work / f"splare-vectors-{tag}", args.scale)

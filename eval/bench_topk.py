@@ -19,10 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-from splare_pyserini import java_env, lucene
-from splare_pyserini.encode import encode_topics, parse_args as encode_args
-from splare_pyserini.trec_eval import trec_eval
-from splare_pyserini.vector_writer import vector_line
+from splare_pyserini.lucene import java_env, pyserini_cli as lucene
+from splare_pyserini.encoding.jobs import encode_topics, parse_args as encode_args
+from splare_pyserini.lucene.trec_eval import trec_eval
+from splare_pyserini.io.vector_writer import vector_line
 
 from .beir import StageTimer, encode_cached, judged_topics
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     java_env.configure()
     from pyserini.search.lucene import LuceneImpactSearcher
 
-    from splare_pyserini.model import SplareModel
+    from splare_pyserini.modeling.model import SplareModel
 
     from .bench_latency import CachedVectors
 

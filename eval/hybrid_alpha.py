@@ -39,9 +39,9 @@ def hybrid_index_curve(work: Path, scale: float, language: str, grid: list[float
     nDCG@10 reads the top 10; each returned hit costs a stored-document read)."""
     from pyserini.search.lucene import LuceneImpactSearcher
 
-    from splare_pyserini.hybrid import WordAnalyzer, hybrid_query
-    from splare_pyserini.impact_searcher import PreEncodedQueries, search_encoded
-    from splare_pyserini.sparse_vectors import PLACEHOLDER_TERM
+    from splare_pyserini.lucene.hybrid import WordAnalyzer, hybrid_query
+    from splare_pyserini.lucene.impact_searcher import PreEncodedQueries, search_encoded
+    from splare_pyserini.modeling.sparse_vectors import PLACEHOLDER_TERM
 
     analyzer = WordAnalyzer(language)
     queries = [json.loads(line) for line in (work / "splare-queries" / "queries.jsonl").open(encoding="utf-8")]
@@ -60,8 +60,8 @@ def hybrid_index_curve(work: Path, scale: float, language: str, grid: list[float
 
 
 def interpolation_curve(bm25_run: Path, splare_run: Path, grid: list[float], work: Path) -> dict:
-    from splare_pyserini.lucene import fuse_interpolation
-    from splare_pyserini.trec_eval import read_run
+    from splare_pyserini.lucene.pyserini_cli import fuse_interpolation
+    from splare_pyserini.lucene.trec_eval import read_run
 
     runs = {}
     for alpha in grid:
@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.choose_on not in args.datasets:
         parser.error(f"--choose-on {args.choose_on} must be one of --datasets")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from splare_pyserini import java_env
-    from splare_pyserini.readers import read_qrels
+    from splare_pyserini.lucene import java_env
+    from splare_pyserini.io.readers import read_qrels
 
     java_env.configure()
     scale = _scale(args.encoder)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _scale(encoder: str | None) -> float:
     """The model's quantization scale, from its config alone (no weights loaded)."""
-    from splare_pyserini.model import SPLARE_CONFIG, SplareConfig, resolve_model_dir
+    from splare_pyserini.modeling.model import SPLARE_CONFIG, SplareConfig, resolve_model_dir
 
     config = json.loads((resolve_model_dir(encoder) / SPLARE_CONFIG).read_text(encoding="utf-8"))
     return SplareConfig.from_dict(config).quantization_scale

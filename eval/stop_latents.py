@@ -20,12 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-from splare_pyserini import lucene
-from splare_pyserini.label_latents import stop_latents
-from splare_pyserini.latent_labels import LatentLabels
-from splare_pyserini.model import resolve_model_dir
-from splare_pyserini.sparse_vectors import PLACEHOLDER_TERM, latent_name
-from splare_pyserini.trec_eval import trec_eval
+from splare_pyserini.lucene import pyserini_cli as lucene
+from splare_pyserini.interpret.labeling import stop_latents
+from splare_pyserini.modeling.latent_labels import LatentLabels
+from splare_pyserini.modeling.model import resolve_model_dir
+from splare_pyserini.modeling.sparse_vectors import PLACEHOLDER_TERM, latent_name
+from splare_pyserini.lucene.trec_eval import trec_eval
 
 METRICS = ["ndcg_cut_10", "recall_100", "recall_1000"]
 

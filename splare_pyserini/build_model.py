@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .model import SplareConfig, SplareModel
+from splare_pyserini.modeling.model import SplareConfig, SplareModel
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from splare_pyserini.stand_ins import TINY_LAYER, build_tiny_gemma, build_tiny_sae
+from splare_pyserini.modeling.stand_ins import TINY_LAYER, build_tiny_gemma, build_tiny_sae
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SPLARE_SHARED", REPO.parent / "shared"))
@@ -47,7 +47,7 @@ def tiny_sae_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, tiny_backbone_dir, tiny_sae_dir) -> Path:
-    from splare_pyserini.model import SplareConfig, SplareModel
+    from splare_pyserini.modeling.model import SplareConfig, SplareModel
 
     model = SplareModel.build(str(tiny_backbone_dir), TINY_LAYER, sae_path=str(tiny_sae_dir),
                               config=SplareConfig(query_top_k=8, doc_top_k=40))
@@ -58,6 +58,15 @@ def tiny_model_dir(tmp_path_factory, tiny_backbone_dir, tiny_sae_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_model_dir):
-    from splare_pyserini.model import SplareModel
+    from splare_pyserini.modeling.model import SplareModel
 
     return SplareModel.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture
+def bf16_cpu(monkeypatch):
+    """Tests of the bfloat16 path compute in bfloat16 whatever this CPU multiplies natively
+    (without AVX512-BF16/AMX a bf16 model would otherwise run in float32: modeling/cpu_dtype.py)."""
+    from splare_pyserini.modeling import cpu_dtype
+
+    monkeypatch.setattr(cpu_dtype, "cpu_multiplies_bf16", lambda: True)

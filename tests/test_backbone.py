@@ -3,7 +3,7 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from splare_pyserini.backbone import CausalLMBackbone
+from splare_pyserini.modeling.backbone import CausalLMBackbone
 
 TEXTS = ["hello world", "protein folding in the cell is a complex process", "x"]
 

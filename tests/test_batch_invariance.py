@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from splare_pyserini import java_env, lucene
+from splare_pyserini.lucene import java_env, pyserini_cli as lucene
 
 java_env.configure()
 
@@ -19,7 +19,7 @@ N_DOCS = 24
 
 @pytest.fixture(scope="module")
 def default_model():
-    from splare_pyserini.model import SplareModel
+    from splare_pyserini.modeling.model import SplareModel
 
     return SplareModel.from_pretrained()
 
@@ -27,7 +27,7 @@ def default_model():
 @pytest.fixture(scope="module")
 def medline(shared_data, tmp_path_factory):
     """The 30 Medline queries, and a corpus file of its first documents (with the queries' first relevant one)."""
-    from splare_pyserini.readers import read_corpus, read_topics
+    from splare_pyserini.io.readers import read_corpus, read_topics
 
     data = shared_data / "medline"
     queries = [r.text for r in read_topics(data / "queries.jsonl")]
@@ -62,7 +62,7 @@ def test_every_kernel_runs_on_one_thread_whatever_torchs_thread_count(default_mo
 
     import torch
 
-    from splare_pyserini.backbone import decoder_layers
+    from splare_pyserini.modeling.backbone import decoder_layers
 
     _, docs, _, _ = medline
     seen = []
@@ -120,7 +120,7 @@ def read_vectors(folder):
 
 
 def test_shard_layouts_write_the_same_lines(default_model, medline, tmp_path):
-    from splare_pyserini.encode import encode_corpus, parse_args
+    from splare_pyserini.encoding.jobs import encode_corpus, parse_args
 
     _, _, corpus, _ = medline
     layouts = {}
@@ -145,7 +145,7 @@ def test_shard_layouts_write_the_same_lines(default_model, medline, tmp_path):
 @pytest.fixture(scope="module")
 def indexed(default_model, medline, tmp_path_factory):
     """The Medline slice encoded and indexed, its queries encoded by ``encode --topics``."""
-    from splare_pyserini.encode import encode_corpus, encode_topics, parse_args
+    from splare_pyserini.encoding.jobs import encode_corpus, encode_topics, parse_args
 
     _, _, corpus, data = medline
     work = tmp_path_factory.mktemp("medline-index")
@@ -170,7 +170,7 @@ def search_cli(*args):
 def test_every_search_path_writes_the_same_run(default_model, indexed):
     from pyserini.search.lucene import LuceneImpactSearcher
 
-    from splare_pyserini.pyserini_encoders import SplareQueryEncoder
+    from splare_pyserini.lucene.query_encoders import SplareQueryEncoder
 
     work = indexed
     topics = work / "q" / "topics.tsv"

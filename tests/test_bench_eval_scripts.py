@@ -12,9 +12,9 @@ import struct
 import pytest
 
 from eval import beir, bench_encode, bench_latency, bench_postings, bench_seismic, bench_topk, layer_sweep
-from splare_pyserini import java_env, lucene
-from splare_pyserini.trec_eval import pytrec_eval_scores
-from splare_pyserini.stand_ins import TINY_LAYER, build_tiny_sae
+from splare_pyserini.lucene import java_env, pyserini_cli as lucene
+from splare_pyserini.lucene.trec_eval import pytrec_eval_scores
+from splare_pyserini.modeling.stand_ins import TINY_LAYER, build_tiny_sae
 
 java_env.configure()
 
@@ -298,7 +298,7 @@ def test_bench_encode(mini, tiny_model_dir, tmp_path, capsys):
     numbers = {k: v for k, v in result.items() if k not in ("command", "model", "dtype", "variants")}
     assert finite(*numbers.values())
     # Every document has a token or more, and none more than the backbone's maximum length.
-    from splare_pyserini.model import SplareModel
+    from splare_pyserini.modeling.model import SplareModel
 
     model = SplareModel.from_pretrained(tiny_model_dir)
     assert 8 <= result["tokens"] <= 8 * model.backbone.max_seq_length
@@ -369,7 +369,7 @@ def test_layer_sweep(mini, tiny_backbone_dir, tiny_sae_dir, layer_1_sae, tmp_pat
     assert result["backbone"] == str(tiny_backbone_dir) and result["torch_dtype"] == "float32"
     rows = result["rows"]
     assert [(r["sae"], r["layer"], r["d_sae"]) for r in rows] == [(str(layer_1_sae), 1, 512), (str(tiny_sae_dir), TINY_LAYER, 512)]
-    from splare_pyserini.model import SplareConfig
+    from splare_pyserini.modeling.model import SplareConfig
 
     config = SplareConfig()
     for row in rows:

@@ -5,7 +5,7 @@ import time
 import pytest
 import torch
 
-from splare_pyserini.cpu_threads import map_in_threads, single_threaded_kernels
+from splare_pyserini.modeling.cpu_threads import map_in_threads, single_threaded_kernels
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 
-from splare_pyserini.vector_writer import state_dir
+from splare_pyserini.io.vector_writer import state_dir
 
 
 def encode_cmd(corpus, out, model_dir, *extra):
@@ -98,7 +98,7 @@ def wait_until(predicate, proc, timeout=120.0):
 
 def reference_run(corpus, out, model, *extra):
     """The uninterrupted encode, in this process (byte-identical to a subprocess's); returns seconds per part."""
-    from splare_pyserini.encode import encode_corpus, parse_args
+    from splare_pyserini.encoding.jobs import encode_corpus, parse_args
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the encoder subprocesses (OMP_NUM_THREADS=1): same kernels, same bytes
@@ -203,7 +203,7 @@ def test_topics_are_written_for_pyserini(tmp_path, tiny_model_dir):
 
 
 def test_group_words_are_optional_and_never_eat_a_value():
-    from splare_pyserini.encode import strip_group_words
+    from splare_pyserini.encoding.jobs import strip_group_words
 
     argv = ["input", "--corpus", "c.jsonl", "--fields", "title", "text", "output", "--embeddings", "output",
             "--resume", "encoder", "--encoder", "encoder"]

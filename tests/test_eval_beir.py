@@ -4,8 +4,8 @@ import json
 import pytest
 
 from eval import beir
-from splare_pyserini import lucene
-from splare_pyserini.trec_eval import pytrec_eval_scores, read_run
+from splare_pyserini.lucene import pyserini_cli as lucene
+from splare_pyserini.lucene.trec_eval import pytrec_eval_scores, read_run
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_figures_match_pytrec_eval_on_the_run_files(toy_results, shared_data, sy
     run = read_run(run_file)
     top10 = {q: dict(sorted(d.items(), key=lambda kv: -kv[1])[:10]) for q, d in run.items()}
     import pytrec_eval
-    from splare_pyserini.readers import read_qrels
+    from splare_pyserini.io.readers import read_qrels
 
     rr = pytrec_eval.RelevanceEvaluator(read_qrels(qrels), {"recip_rank"}).evaluate(top10)
     assert results["recip_rank_10"] == pytest.approx(sum(q["recip_rank"] for q in rr.values()) / n, abs=1e-4)

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from eval import msmarco
-from splare_pyserini.trec_eval import pytrec_eval_scores
+from splare_pyserini.lucene.trec_eval import pytrec_eval_scores
 
 
 def test_msmarco_wrapper_on_the_toy_collection(shared_data, tiny_model_dir, tmp_path):

@@ -8,12 +8,13 @@ import sys
 import pytest
 import torch
 
-from splare_pyserini import java_env, lucene
-from splare_pyserini.latent_labels import LATENT_LABELS_FILE, LatentLabeler, LatentLabels
-from splare_pyserini.model import SplareModel
-from splare_pyserini.readers import read_corpus, read_topics
-from splare_pyserini.sparse_vectors import latent_name
-from splare_pyserini.token_activations import TokenActivations, token_activations
+from splare_pyserini.lucene import java_env, pyserini_cli as lucene
+from splare_pyserini.modeling.latent_labels import LATENT_LABELS_FILE, LatentLabels
+from splare_pyserini.interpret.latent_labeler import LatentLabeler
+from splare_pyserini.modeling.model import SplareModel
+from splare_pyserini.io.readers import read_corpus, read_topics
+from splare_pyserini.modeling.sparse_vectors import latent_name
+from splare_pyserini.interpret.token_activations import TokenActivations, token_activations
 
 java_env.configure()
 
@@ -74,7 +75,7 @@ def test_labeler_on_hand_made_activations():
     assert labels[1].label == "[dense 25%] apple" and labels[2].label == "" and labels[2].fires == 0
     assert labels.info["tokens"] == 8 and labels.info["active_latents"] == 2
     assert red.density == pytest.approx(6 / 8)
-    from splare_pyserini.latent_labels import label_text
+    from splare_pyserini.modeling.latent_labels import label_text
 
     assert label_text([{"token": "gene"}, {"token": "genes"}], 0.19) == "gene | genes"  # below the dense cut
 
@@ -101,7 +102,7 @@ def test_label_latents_cli_writes_loadable_deterministic_labels(toy, tmp_path):
             "--batch-size", 4, "--output", tmp_path)
     assert (tmp_path / LATENT_LABELS_FILE).read_bytes() == (model_dir / LATENT_LABELS_FILE).read_bytes()
     # Labels do not change the encode cache's model fingerprint (they do not change vectors).
-    from splare_pyserini.encode import model_files
+    from splare_pyserini.encoding.jobs import model_files
 
     names = {p.name for p in model_files(model_dir)}
     assert "splare_config.json" in names and not names & {LATENT_LABELS_FILE, "latents_info.json"}
@@ -130,8 +131,8 @@ def indexed_vectors(work):
 def test_contributions_sum_to_lucene_scores_for_real_hits(toy, index):
     from pyserini.search.lucene import LuceneImpactSearcher
 
-    from splare_pyserini.explain import explain_hit
-    from splare_pyserini.pyserini_encoders import SplareQueryEncoder
+    from splare_pyserini.interpret.explanations import explain_hit
+    from splare_pyserini.lucene.query_encoders import SplareQueryEncoder
 
     data, work, model_dir = toy
     model = SplareModel.from_pretrained(model_dir)
@@ -218,8 +219,8 @@ def test_html_page_renders_in_headless_chromium(toy, tmp_path):
 
 # -- stop latents (the densest latents removed, as stopwords) ----------------------------------
 def test_stop_latents_filter_after_top_k_and_the_cli_sets_them(toy, tmp_path):
-    from splare_pyserini.label_latents import stop_latents
-    from splare_pyserini.model import SplareConfig
+    from splare_pyserini.interpret.labeling import stop_latents
+    from splare_pyserini.modeling.model import SplareConfig
 
     data, work, model_dir = toy
     texts = [r.text for r in read_corpus(data / "corpus.jsonl")][:12]
@@ -242,7 +243,7 @@ def test_stop_latents_filter_after_top_k_and_the_cli_sets_them(toy, tmp_path):
 
 
 def test_eval_stop_latents_on_an_eval_run_layout(toy, tmp_path):
-    from splare_pyserini.trec_eval import write_trec_qrels
+    from splare_pyserini.lucene.trec_eval import write_trec_qrels
 
     data, work, model_dir = toy
     run_dir = tmp_path / "run"

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from splare_pyserini import lucene
-from splare_pyserini.hybrid import (BM25Statistics, WordAnalyzer, hybrid_query, is_word_term, quantization_bound,
+from splare_pyserini.lucene import pyserini_cli as lucene
+from splare_pyserini.lucene.hybrid import (BM25Statistics, WordAnalyzer, hybrid_query, is_word_term, quantization_bound,
                                     score_unit, with_words, word_term)
-from splare_pyserini.readers import read_corpus, read_topics
-from splare_pyserini.impact_searcher import search_encoded
-from splare_pyserini.sparse_vectors import latent_index, latent_name
+from splare_pyserini.io.readers import read_corpus, read_topics
+from splare_pyserini.lucene.impact_searcher import search_encoded
+from splare_pyserini.modeling.sparse_vectors import latent_index, latent_name
 
 K1, B = 0.9, 0.4
 
@@ -29,7 +29,7 @@ def medline(shared_data) -> Path:
 def indexes(tmp_path_factory, medline, tiny_model, tiny_model_dir):
     """Hybrid (``encode --hybrid``), SPLARE (its latents alone) and Pyserini BM25 indexes of Medline,
     with the tiny model."""
-    from splare_pyserini.encode import encode_corpus, parse_args
+    from splare_pyserini.encoding.jobs import encode_corpus, parse_args
 
     root = tmp_path_factory.mktemp("hybrid")
     encode_corpus(parse_args(["--corpus", str(medline / "corpus.jsonl"), "--encoder", str(tiny_model_dir),
@@ -53,7 +53,7 @@ def indexes(tmp_path_factory, medline, tiny_model, tiny_model_dir):
 def searchers(indexes, tiny_model):
     from pyserini.search.lucene import LuceneImpactSearcher, LuceneSearcher
 
-    from splare_pyserini.pyserini_encoders import SplareQueryEncoder
+    from splare_pyserini.lucene.query_encoders import SplareQueryEncoder
 
     bm25 = LuceneSearcher(str(indexes / "bm25-index"))
     bm25.set_bm25(K1, B)
@@ -155,8 +155,8 @@ def test_word_terms_never_collide_with_latents(indexes):
 def test_explain_splits_latents_and_words(indexes, searchers, queries, tiny_model):
     from pyserini.search.lucene import LuceneImpactSearcher
 
-    from splare_pyserini.explain import explain_hit, format_text
-    from splare_pyserini.pyserini_encoders import SplareHybridQueryEncoder
+    from splare_pyserini.interpret.explanations import explain_hit, format_text
+    from splare_pyserini.lucene.query_encoders import SplareHybridQueryEncoder
 
     searcher = LuceneImpactSearcher(str(indexes / "hybrid-index"), SplareHybridQueryEncoder(tiny_model, alpha=0.3),
                                     min_idf=-1)
@@ -185,8 +185,8 @@ def test_hybrid_search_cli(indexes, queries, tiny_model, tiny_model_dir, tmp_pat
 
 
 def test_hybrid_flags_are_checked(tmp_path):
-    from splare_pyserini.encode import parse_args
-    from splare_pyserini.search import hybrid_options
+    from splare_pyserini.encoding.jobs import parse_args
+    from splare_pyserini.lucene.searching import hybrid_options
 
     with pytest.raises(SystemExit):
         parse_args(["--topics", "q.tsv", "--embeddings", str(tmp_path), "--alpha", "0.5"])
@@ -201,7 +201,7 @@ def test_hybrid_flags_are_checked(tmp_path):
 
 
 def test_every_shard_gets_the_whole_corpus_statistics(medline, tmp_path):
-    from splare_pyserini.encode import corpus_bm25_statistics, parse_args
+    from splare_pyserini.encoding.jobs import corpus_bm25_statistics, parse_args
 
     whole = corpus_bm25_statistics(parse_args(["--corpus", str(medline / "corpus.jsonl"), "--embeddings",
                                                str(tmp_path / "whole"), "--hybrid"]))[1]
@@ -229,7 +229,7 @@ def test_fusion_rows_recomputed_from_their_runs(tmp_path):
             for qid, docs in run.items():
                 for rank, (docid, score) in enumerate(sorted(docs.items(), key=lambda kv: -kv[1]), start=1):
                     handle.write(f"{qid} Q0 {docid} {rank} {score} {name}\n")
-    from splare_pyserini.trec_eval import read_run
+    from splare_pyserini.lucene.trec_eval import read_run
 
     alpha = 0.6
     fused = read_run(lucene.fuse_interpolation([paths["bm25"], paths["splare"]], tmp_path / "interp.txt", alpha))
@@ -250,7 +250,7 @@ def test_fusion_rows_recomputed_from_their_runs(tmp_path):
 
 
 def test_encode_topics_hybrid_writes_alpha_weighted_queries(medline, tiny_model, tiny_model_dir, tmp_path):
-    from splare_pyserini.encode import encode_topics, parse_args
+    from splare_pyserini.encoding.jobs import encode_topics, parse_args
 
     out = tmp_path / "queries"
     encode_topics(parse_args(["--topics", str(medline / "queries.jsonl"), "--embeddings", str(out),

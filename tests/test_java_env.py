@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from splare_pyserini import java_env
+from splare_pyserini.lucene import java_env
 
 USER_VARS = ("JAVA_HOME", "CLASSPATH", "ANSERINI_CLASSPATH", "OPENAI_API_KEY", "SPLARE_JAVA_CONFIGURED")
 

@@ -7,7 +7,7 @@ import torch
 from sentence_transformers.sparse_encoder.losses import SparseMultipleNegativesRankingLoss
 from torch import nn
 
-from splare_pyserini.losses import SplareLoss
+from splare_pyserini.training.losses import SplareLoss
 
 
 class Passthrough(nn.Module):

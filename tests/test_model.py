@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from splare_pyserini.model import SplareConfig, SplareModel, default_model_dir
+from splare_pyserini.modeling.model import SplareConfig, SplareModel, default_model_dir
 
 TEXTS = [
     "Sparse autoencoders find interpretable features in language models.",
@@ -64,7 +64,7 @@ def test_fused_sae_pooling_equals_the_module_pipeline_bit_for_bit(tiny_model, st
     tokens x latents tensor; for a TopK SAE its sparse output pooled directly, else dense rows)
     must give the module pipeline's tensor exactly, padding, BOS and an empty text included,
     whatever dtype the SAE computes in."""
-    from splare_pyserini.latent_pooling import pool_sae_latents
+    from splare_pyserini.modeling.latent_pooling import pool_sae_latents
 
     if not topk_sparse:  # the dense rows path, which SAEs other than TopK (JumpReLU: Gemma Scope) take
         monkeypatch.setattr(tiny_model.sae, "encode_kept_sparse", lambda hidden, keep: None)
@@ -88,7 +88,7 @@ def test_fused_sae_pooling_equals_the_module_pipeline_bit_for_bit(tiny_model, st
 def test_fused_pooling_refuses_another_activation(tiny_model):
     from sentence_transformers.sparse_encoder.modules import SpladePooling
 
-    from splare_pyserini.latent_pooling import pool_sae_latents, supports_fast_pooling
+    from splare_pyserini.modeling.latent_pooling import pool_sae_latents, supports_fast_pooling
 
     double_log = SpladePooling(activation_function="log1p_relu")
     assert not supports_fast_pooling(double_log)
@@ -122,7 +122,7 @@ def test_model_dir_errors_are_clear(tmp_path, tiny_model_dir):
 
 
 def test_sae_of_another_layer_or_width_is_refused(tiny_backbone_dir, tiny_sae_dir, tmp_path):
-    from splare_pyserini.stand_ins import build_tiny_sae
+    from splare_pyserini.modeling.stand_ins import build_tiny_sae
 
     with pytest.raises(ValueError, match="blocks.2.hook_resid_post but the backbone is cut at layer 1"):
         SplareModel.build(str(tiny_backbone_dir), 1, sae_path=str(tiny_sae_dir))
@@ -144,7 +144,7 @@ def test_embedded_default_model_is_shipped_and_loads():
     assert 0 < len(vectors[0]) <= 40
 
 
-def test_bf16_backbone_keeps_the_sae_in_float32(tiny_backbone_dir, tiny_sae_dir, tmp_path):
+def test_bf16_backbone_keeps_the_sae_in_float32(tiny_backbone_dir, tiny_sae_dir, tmp_path, bf16_cpu):
     model = SplareModel.build(str(tiny_backbone_dir), 2, sae_path=str(tiny_sae_dir), torch_dtype="bfloat16")
     assert next(model.backbone.model.parameters()).dtype == torch.bfloat16
     assert all(p.dtype == torch.float32 for p in model.sae.parameters())
@@ -155,7 +155,7 @@ def test_bf16_backbone_keeps_the_sae_in_float32(tiny_backbone_dir, tiny_sae_dir,
     assert again.encode(TEXTS[:2], "document") == vectors
 
 
-def test_inference_adapter_runs_in_the_backbone_dtype_and_is_resaved_unchanged(tiny_backbone_dir, tiny_sae_dir, tmp_path):
+def test_inference_adapter_runs_in_the_backbone_dtype_and_is_resaved_unchanged(tiny_backbone_dir, tiny_sae_dir, tmp_path, bf16_cpu):
     """A loaded adapter is cast to a bf16 backbone's dtype (no float32 round trip per LoRA layer),
     the full-precision file on disk is what a re-save writes, and trained weights are still saved."""
     from peft import LoraConfig
@@ -200,3 +200,29 @@ def test_peft_lora_adapter_is_saved_and_loaded_with_the_model(tiny_model_dir, tm
     assert not list(backbone_dir.glob("model*.safetensors"))  # only the adapter, the base is referenced
     reloaded = SplareModel.from_pretrained(tmp_path / "lora")
     assert reloaded.encode(TEXTS[:2], "document") == with_lora
+
+
+def test_a_load_report_is_dropped_only_when_it_names_the_cut_layers_alone():
+    from splare_pyserini.modeling.quiet_loading import only_layers_past
+
+    header = "Gemma3TextModel LOAD REPORT from: x\nKey | Status | |\n---+---+-+-\n"
+    cut = header + "model.layers.{7...17}.mlp.up_proj.weight | UNEXPECTED | |\nmodel.layers.9.input_layernorm.weight | UNEXPECTED | |\n"
+    assert only_layers_past(6)(cut)
+    assert not only_layers_past(7)(cut)  # layer 7 is used: its keys being unexpected is news
+    assert not only_layers_past(6)(cut + "model.norm.weight | MISSING | |\n")
+    assert not only_layers_past(6)(header + "lm_head.weight | UNEXPECTED | |\n")
+    assert not only_layers_past(6)("some other warning")
+
+
+def test_a_model_directory_saved_with_the_flat_layouts_module_paths_still_loads(tiny_model_dir, tmp_path):
+    import shutil
+
+    old = tmp_path / "old-layout"
+    shutil.copytree(tiny_model_dir, old)
+    modules = json.loads((old / "modules.json").read_text())
+    for entry in modules:
+        entry["type"] = entry["type"].replace("splare_pyserini.modeling.", "splare_pyserini.")
+    assert any(e["type"] == "splare_pyserini.backbone.CausalLMBackbone" for e in modules)
+    (old / "modules.json").write_text(json.dumps(modules))
+    texts = ["a lens focuses light", "glaciers carve valleys"]
+    assert SplareModel.from_pretrained(old).encode(texts) == SplareModel.from_pretrained(tiny_model_dir).encode(texts)

@@ -16,9 +16,9 @@ from eval.multilingual import (
     pooled_qrels,
     thai_segmentation_available,
 )
-from splare_pyserini import java_env, lucene
-from splare_pyserini.readers import read_corpus, read_qrels, read_topics
-from splare_pyserini.trec_eval import pytrec_eval_scores
+from splare_pyserini.lucene import java_env, pyserini_cli as lucene
+from splare_pyserini.io.readers import read_corpus, read_qrels, read_topics
+from splare_pyserini.lucene.trec_eval import pytrec_eval_scores
 
 java_env.configure()
 XQUAD_LANGUAGES = ["ar", "de", "en", "es", "hi", "ru", "tr", "zh"]

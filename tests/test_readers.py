@@ -1,4 +1,4 @@
-"""Tests for splare_pyserini.readers: real files in tmp_path, no mocks.
+"""Tests for splare_pyserini.io.readers: real files in tmp_path, no mocks.
 
 Every error test checks that the message names the file, the line and the problem,
 because that message is all a user gets when a 10-million-line corpus is bad.
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import splare_pyserini.readers as readers
-from splare_pyserini.readers import (
+import splare_pyserini.io.readers as readers
+from splare_pyserini.io.readers import (
     MAX_LINE_BYTES,
     InputFormatError,
     Record,
@@ -29,7 +29,7 @@ from splare_pyserini.readers import (
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("SPLARE_SHARED", REPO.parent / "shared")) / "data"
-LOGGER = "splare_pyserini.readers"
+LOGGER = "splare_pyserini.io.readers"
 
 
 def write_jsonl(path: Path, objs, **dumps_kwargs) -> Path:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from sae_lens import SAE
 
-from splare_pyserini.sae_latents import SAELatents, load_sae
+from splare_pyserini.modeling.sae_latents import SAELatents, load_sae
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -51,7 +51,7 @@ def test_release_and_sae_id_go_through_sae_lens_hub_loader_offline(tmp_path, tin
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(COMMIT)
     code = (
-        "from splare_pyserini.sae_latents import SAELatents;"
+        "from splare_pyserini.modeling.sae_latents import SAELatents;"
         "m = SAELatents(release='local-org/tiny-sae', sae_id='blocks.2.hook_resid_post');"
         "print(m.d_in, m.d_sae, type(m.sae).__name__)"
     )
@@ -64,7 +64,7 @@ def test_release_and_sae_id_go_through_sae_lens_hub_loader_offline(tmp_path, tin
 def test_storage_dtype_is_kept_on_save_while_computing_in_float32(tmp_path):
     import json
 
-    from splare_pyserini.stand_ins import build_tiny_sae
+    from splare_pyserini.modeling.stand_ins import build_tiny_sae
 
     src = build_tiny_sae(tmp_path / "src")
     cfg = json.loads((src / "cfg.json").read_text())
@@ -79,7 +79,7 @@ def test_storage_dtype_is_kept_on_save_while_computing_in_float32(tmp_path):
     torch.testing.assert_close(again({"token_embeddings": x})["token_embeddings"], module({"token_embeddings": x})["token_embeddings"])
 
 
-def test_bfloat16_compute_is_saved_survives_casts_and_stays_close_to_float32(tmp_path, tiny_sae_dir):
+def test_bfloat16_compute_is_saved_survives_casts_and_stays_close_to_float32(tmp_path, tiny_sae_dir, bf16_cpu):
     """``compute_dtype="bfloat16"`` (the faster opt-in): the weights on disk keep their storage dtype,
     the setting travels in the module config, sentence-transformers' dtype casts do not undo it,
     latents come back as float32 and near the float32 ones."""

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from splare_pyserini import java_env, lucene
-from splare_pyserini.trec_eval import pytrec_eval_scores, read_run, trec_eval, write_trec_qrels
+from splare_pyserini.lucene import java_env, pyserini_cli as lucene
+from splare_pyserini.lucene.trec_eval import pytrec_eval_scores, read_run, trec_eval, write_trec_qrels
 
 java_env.configure()
 
@@ -36,9 +36,9 @@ def test_one_call_searcher_gives_pyserinis_hits_and_the_cli_uses_it(toy, tiny_mo
     term), hit for hit, for search and batch_search, with min_idf filtering; the CLI builds it."""
     from pyserini.search.lucene import LuceneImpactSearcher
 
-    from splare_pyserini import search
-    from splare_pyserini.impact_searcher import SplareImpactSearcher, java_impact_query
-    from splare_pyserini.pyserini_encoders import SplareQueryEncoder
+    from splare_pyserini.lucene import searching as search
+    from splare_pyserini.lucene.impact_searcher import SplareImpactSearcher, java_impact_query
+    from splare_pyserini.lucene.query_encoders import SplareQueryEncoder
 
     data, work = toy
     topics = work / "queries" / "topics.tsv"
@@ -78,7 +78,7 @@ def test_jsonl_is_json_vector_collection(toy, shared_data):
 def test_three_search_paths_give_the_same_ranking(toy, tiny_model_dir):
     from pyserini.search.lucene import LuceneImpactSearcher
 
-    from splare_pyserini.pyserini_encoders import SplareQueryEncoder
+    from splare_pyserini.lucene.query_encoders import SplareQueryEncoder
 
     data, work = toy
     topics = work / "queries" / "topics.tsv"
@@ -137,7 +137,7 @@ def test_min_idf_minus_one_keeps_a_latent_present_in_every_document(tmp_path):
 
 
 def test_mismatched_run_is_warned_with_counts(tmp_path, caplog):
-    from splare_pyserini.trec_eval import check_run_against_qrels
+    from splare_pyserini.lucene.trec_eval import check_run_against_qrels
 
     (tmp_path / "qrels").write_text("1 0 d1 1\n2 0 d2 1\n3 0 d3 1\n")
     (tmp_path / "run").write_text("1 Q0 d1 1 2.0 t\n9 Q0 d2 1 1.0 t\n8 Q0 d2 1 1.0 t\n")

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from splare_pyserini import java_env, lucene
+from splare_pyserini.lucene import java_env, pyserini_cli as lucene
 
 java_env.configure()
 
@@ -27,7 +27,7 @@ def toy(shared_data, tiny_model_dir, tmp_path_factory):
     lucene.index_impact(work / "vectors", work / "lucene")
     run_cli("-m", "splare_pyserini.seismic", "--input", work / "vectors", "--index", work / "seismic", "--exact",
             "--threads", 1)
-    from splare_pyserini.readers import read_topics
+    from splare_pyserini.io.readers import read_topics
 
     topics = work / "topics.tsv"  # the qid<TAB>text file both CLIs read
     topics.write_text("".join(f"{r.docid}\t{r.text}\n" for r in read_topics(data / "queries.jsonl")), encoding="utf-8")
@@ -60,7 +60,7 @@ def test_exact_seismic_ranks_as_lucene(toy):
 
 def test_encoded_queries_give_the_text_queries_run(toy):
     """What eval.beir --backend seismic searches (encode --topics output) = the CLI's own encoding."""
-    from splare_pyserini.seismic import SeismicSearcher, search_encoded_topics
+    from splare_pyserini.backends.seismic import SeismicSearcher, search_encoded_topics
 
     assert search_encoded_topics(SeismicSearcher(toy / "seismic"), toy / "queries" / "queries.jsonl",
                                  toy / "encoded.run", hits=20) == len(read_trec(toy / "seismic.run"))
@@ -70,7 +70,7 @@ def test_encoded_queries_give_the_text_queries_run(toy):
 def test_batch_search_on_threads_gives_each_querys_own_hits(toy):
     """Seismic's batch search answers out of query order: every hit list must reach its own query
     (a zip over the answers gave Medline nDCG@10 0.06 instead of 0.547)."""
-    from splare_pyserini.seismic import SeismicSearcher, iter_vectors
+    from splare_pyserini.backends.seismic import SeismicSearcher, iter_vectors
 
     queries = dict(iter_vectors(toy / "queries" / "queries.jsonl"))
     searcher = SeismicSearcher(toy / "seismic")
@@ -87,7 +87,7 @@ def test_run_file_is_valid_trec(toy):
 
 
 def test_index_records_its_knobs_and_approximate_search_returns_k(toy):
-    from splare_pyserini.seismic import CONFIG_FILE, SeismicConfig, SeismicSearcher, build_index
+    from splare_pyserini.backends.seismic import CONFIG_FILE, SeismicConfig, SeismicSearcher, build_index
 
     info = (toy / "seismic" / CONFIG_FILE).read_text()
     assert '"heap_factor": 1.0' in info and '"documents": 89' in info
@@ -99,7 +99,7 @@ def test_index_records_its_knobs_and_approximate_search_returns_k(toy):
 
 
 def test_missing_seismic_names_the_install(monkeypatch, tmp_path):
-    from splare_pyserini import seismic
+    from splare_pyserini.backends import seismic
 
     monkeypatch.setitem(sys.modules, "seismic", None)
     with pytest.raises(ImportError, match=r"pip install 'splare-pyserini\[seismic\]'"):

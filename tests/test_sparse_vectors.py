@@ -2,7 +2,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from splare_pyserini.sparse_vectors import latent_index, latent_name, quantize, to_sparse_dicts, top_k
+from splare_pyserini.modeling.sparse_vectors import latent_index, latent_name, quantize, to_sparse_dicts, top_k
 
 
 def test_top_k_keeps_the_k_largest_per_row():

@@ -58,7 +58,7 @@ def test_mine_takes_negatives_outside_the_held_out_articles(tmp_path):
                                     "--n-examples", "8", "--hard-negatives", "3"]) == 0
     rows = [json.loads(line) for line in (tmp_path / "w" / "examples-neg3.jsonl").read_text().splitlines()]
     assert len(rows) == 8
-    from splare_pyserini.train_data import read_examples
+    from splare_pyserini.training.data import read_examples
 
     examples = read_examples(tmp_path / "w" / "examples-neg3.jsonl")
     for ex in examples:

@@ -4,7 +4,7 @@ import statistics
 
 import pytest
 
-from splare_pyserini import teacher_scores
+from splare_pyserini.training import teachers as teacher_scores
 
 
 def test_teacher_names_parse_to_one_teacher_or_a_fusion():

@@ -19,19 +19,11 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from splare_pyserini import train as train_mod
-from splare_pyserini.model import SplareModel
-from splare_pyserini.train import (
-    TrainConfig,
-    build_examples,
-    build_loss,
-    build_model,
-    main,
-    read_examples,
-    to_dataset,
-    train,
-)
-from splare_pyserini.train_callbacks import SplareConfigOnSave
+from splare_pyserini.training import trainer as train_mod
+from splare_pyserini.modeling.model import SplareModel
+from splare_pyserini.training.data import build_examples, read_examples, to_dataset
+from splare_pyserini.training.trainer import TrainConfig, build_loss, build_model, main, train
+from splare_pyserini.training.callbacks import SplareConfigOnSave
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXTS = ["what is the capital of france", "caffeine during pregnancy is best limited to 200 mg a day",

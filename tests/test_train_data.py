@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from splare_pyserini.readers import InputFormatError
-from splare_pyserini.train_data import (
+from splare_pyserini.io.readers import InputFormatError
+from splare_pyserini.training.data import (
     Example,
     judged_examples,
     label_free_examples,

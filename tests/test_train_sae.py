@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from splare_pyserini import train_sae
+from splare_pyserini.training import sae as train_sae
 
 
 def stored_activations(work, n_tokens=4096, d=32, dtype=torch.bfloat16):

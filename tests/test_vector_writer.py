@@ -1,4 +1,4 @@
-"""Tests for splare_pyserini.vector_writer: real files in tmp_path, no mocks.
+"""Tests for splare_pyserini.io.vector_writer: real files in tmp_path, no mocks.
 
 Anserini indexes every file under ``--input``, so the output directory must only ever
 hold complete ``part-*.jsonl`` files; a crash at any point must be resumable with every
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from splare_pyserini.sparse_vectors import PLACEHOLDER_TERM
-from splare_pyserini.vector_writer import Manifest, VectorWriter, state_dir, vector_line
+from splare_pyserini.modeling.sparse_vectors import PLACEHOLDER_TERM
+from splare_pyserini.io.vector_writer import Manifest, VectorWriter, state_dir, vector_line
 
 SETTINGS = {"model": "splare-test", "top_k": 64, "quant": 100, "max_length": 512}
 PART_RE = re.compile(r"part-\d{5}\.jsonl")

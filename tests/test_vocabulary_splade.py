@@ -6,8 +6,8 @@ import torch
 
 from eval import beir
 from eval.vocabulary_splade import VocabularySplade
-from splare_pyserini.stand_ins import build_tiny_bert_mlm
-from splare_pyserini.trec_eval import pytrec_eval_scores
+from splare_pyserini.modeling.stand_ins import build_tiny_bert_mlm
+from splare_pyserini.lucene.trec_eval import pytrec_eval_scores
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,8 @@ def test_eval_table_has_a_splade_tiny_row_scored_from_its_run(shared_data, tiny_
 
 
 def test_splade_teacher_scores_are_the_dot_products_of_the_baselines_vectors(tiny_splade, monkeypatch):
-    from splare_pyserini import splade_tiny, teacher_scores
+    from splare_pyserini.modeling import splade_tiny
+    from splare_pyserini.training import teachers as teacher_scores
 
     monkeypatch.setattr(splade_tiny, "splade_tiny_dir", lambda: tiny_splade.name_or_path)
     items = [("q1", "d1", "what is a lens", "the crystalline lens in vertebrates"),

@@ -17,8 +17,10 @@ from typing import Any
 import torch
 from sentence_transformers.base.modules.input_module import InputModule
 
-from .cpu_threads import default_workers, map_in_threads, thread_local_list
-from .gguf_default import resolve_backbone_path
+from splare_pyserini.modeling.cpu_threads import default_workers, map_in_threads, thread_local_list
+from splare_pyserini.modeling.gguf_default import resolve_backbone_path
+from splare_pyserini.modeling import quiet_loading
+from splare_pyserini.modeling.cpu_dtype import runtime_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ class CausalLMBackbone(InputModule):
         self.torch_dtype = torch_dtype
         self.exclude_bos = bool(exclude_bos)
         if model is None or tokenizer is None:
-            model, tokenizer = self._load_truncated(model_name_or_path, self.layer, _DTYPES[torch_dtype])
+            model, tokenizer = self._load_truncated(model_name_or_path, self.layer, runtime_dtype(_DTYPES[torch_dtype]))
         self.model = model
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "right"
@@ -128,7 +130,8 @@ class CausalLMBackbone(InputModule):
 
         local_path = resolve_backbone_path(model_name_or_path)
         config = truncated_config(local_path, layer)
-        model = AutoModel.from_pretrained(local_path, config=config, dtype=dtype)
+        with quiet_loading.truncated_load(layer):
+            model = AutoModel.from_pretrained(local_path, config=config, dtype=dtype)
         model.eval()
         tokenizer = AutoTokenizer.from_pretrained(local_path)
         return model, tokenizer
@@ -201,7 +204,7 @@ class CausalLMBackbone(InputModule):
         batch's shape (matmul blocking, padded attention), and Top-K then turns that noise into other
         latents: 16 of 30 Medline queries changed between batch sizes 1 and 16. Alone, every matmul
         and attention call has a shape fixed by the text itself, and so has its result. The texts run
-        concurrently, one thread each (:mod:`~splare_pyserini.cpu_threads`): a kernel split across
+        concurrently, one thread each (:mod:`~splare_pyserini.modeling.cpu_threads`): a kernel split across
         threads would round by the thread count."""
         rows = [(row, n) for row, n in enumerate(attention_mask.sum(dim=1).tolist()) if n]
         states = map_in_threads(lambda row_n: self._run(input_ids[row_n[0]: row_n[0] + 1, : row_n[1]],
@@ -227,7 +230,8 @@ class CausalLMBackbone(InputModule):
 
         if self.has_adapter():
             raise ValueError("the backbone already has a LoRA adapter")
-        self.model = get_peft_model(self.model, lora_config)
+        with quiet_loading.peft_calls():
+            self.model = get_peft_model(self.model, lora_config)
 
     def enable_gradient_checkpointing(self) -> None:
         """Recompute activations in the backward pass (less memory, ~30% more time)."""
@@ -276,8 +280,9 @@ class CausalLMBackbone(InputModule):
             # peft would upcast the adapter to float32: x is then cast to float32 and back around
             # every one of the 49 LoRA layers; in the backbone's dtype they cost half the encode
             # time less (eval/results/encode-speed). A re-saved adapter keeps the full-precision file.
-            module.model = PeftModel.from_pretrained(module.model, str(folder), autocast_adapter_dtype=False)
+            with quiet_loading.peft_calls():
+                module.model = PeftModel.from_pretrained(module.model, str(folder), autocast_adapter_dtype=False)
             module.model.eval()
             module._adapter_source = folder
-            module.model.to(_DTYPES[module.torch_dtype])
+            module.model.to(runtime_dtype(_DTYPES[module.torch_dtype]))
         return module

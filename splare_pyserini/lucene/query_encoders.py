@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .model import SplareModel
+from splare_pyserini.modeling.model import SplareModel
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -51,19 +51,19 @@ class SplareQueryEncoder:
 
 class SplareHybridQueryEncoder(SplareQueryEncoder):
     """A query -> its latents and its analyzed words, weighted so that a hybrid index
-    (``encode --hybrid``) scores ``alpha * BM25 + (1 - alpha) * SPLARE`` (:mod:`splare_pyserini.hybrid`).
+    (``encode --hybrid``) scores ``alpha * BM25 + (1 - alpha) * SPLARE`` (:mod:`splare_pyserini.lucene.hybrid`).
     ``alpha`` defaults to the model's ``hybrid_alpha``; ``language`` picks Pyserini's analyzer."""
 
     def __init__(self, model: SplareModel | str | None = None, device: str = "cpu", top_k: int | None = None,
                  alpha: float | None = None, language: str = "en") -> None:
-        from .hybrid import WordAnalyzer, check_alpha
+        from splare_pyserini.lucene.hybrid import WordAnalyzer, check_alpha
 
         super().__init__(model, device, top_k)
         self.alpha = check_alpha(self.model.config.hybrid_alpha if alpha is None else alpha)
         self.analyzer = WordAnalyzer(language)
 
     def encode(self, text: str, **kwargs) -> dict[str, int]:
-        from .hybrid import hybrid_query
+        from splare_pyserini.lucene.hybrid import hybrid_query
 
         text = normalize_query_text(text)
         return hybrid_query(super().encode(text), self.analyzer.term_counts(text), self.alpha,

@@ -30,7 +30,7 @@ class SplareConfigOnSave(TrainerCallback):
         self.config = config
 
     def on_save(self, args, state, control, **kwargs):
-        from .model import SPLARE_CONFIG
+        from splare_pyserini.modeling.model import SPLARE_CONFIG
 
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if state.is_world_process_zero and folder.is_dir():

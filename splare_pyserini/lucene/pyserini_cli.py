@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import java_env
+from splare_pyserini.lucene import java_env
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def index_impact(vectors_dir: Path, index_dir: Path, threads: int = 2, log: Path
 
 def write_bm25_collection(corpus: str, out_dir: Path) -> Path:
     """Pyserini JSONL ``{id, contents}`` (title + text: BEIR's "flat" setting) from any supported corpus."""
-    from .readers import read_corpus
+    from splare_pyserini.io.readers import read_corpus
 
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "docs.jsonl"
@@ -81,7 +81,7 @@ def pyserini_topics(topics: Path | str, work_dir: Path | None = None) -> Path:
         return topics
     import tempfile
 
-    from .readers import read_topics
+    from splare_pyserini.io.readers import read_topics
 
     work_dir = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="splare-topics-"))
     work_dir.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .sparse_vectors import PLACEHOLDER_TERM
+from splare_pyserini.modeling.sparse_vectors import PLACEHOLDER_TERM
 
 
 

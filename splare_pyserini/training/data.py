@@ -25,9 +25,12 @@ import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import TYPE_CHECKING, Iterator, Literal
 
-from .readers import InputFormatError, _decode, _raw_lines, json_object_lines, read_corpus, read_qrels, read_topics
+from splare_pyserini.io.readers import InputFormatError, _decode, _raw_lines, json_object_lines, read_corpus, read_qrels, read_topics
+
+if TYPE_CHECKING:  # annotations only: the trainer imports this module
+    from splare_pyserini.training.trainer import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +240,7 @@ def mine_bm25_negatives(
 ) -> None:
     """Fill ``example.negatives`` with documents Pyserini BM25 ranks in the top ``depth`` for the query,
     judged positives (and documents containing an answer string) excluded; sampled with ``seed``."""
-    from . import lucene
+    from splare_pyserini.lucene import pyserini_cli as lucene
 
     work_dir.mkdir(parents=True, exist_ok=True)
     index = work_dir / "bm25-index"
@@ -318,3 +321,73 @@ def teacher_labels(examples: list[Example], scores: dict[tuple[str, str], float]
             row.append(scores[key])
         labels.append(row)
     return labels
+
+
+# -- a run's training set -------------------------------------------------------------------
+def build_examples(config: TrainConfig, work_dir: Path) -> list[Example]:
+    """Read every source, cap it, mine its hard negatives; errors name file and line before training."""
+    data = config.data
+    rng = random.Random(config.train.seed)
+    examples: list[Example] = []
+    for number, source in enumerate(data.sources):
+        if source.kind in ("triples", "examples"):
+            # examples files keep the source each row came from; triples get this source's label
+            rows = (read_examples(source.path) if source.kind == "examples"
+                    else list(read_triples(source.path, source.collection, source.queries)))
+            for row in rows:
+                row.source = row.source if source.kind == "examples" and row.source else source.label
+            rows = _cap(rows, source.max_examples, rng)
+            if data.hard_negatives:
+                for row in rows:
+                    if len(row.negatives) < data.hard_negatives:
+                        raise ValueError(f"{source.path}: a triple has {len(row.negatives)} negatives, "
+                                         f"data.hard_negatives={data.hard_negatives}")
+                    row.negatives, row.neg_ids = row.negatives[: data.hard_negatives], row.neg_ids[: data.hard_negatives]
+            else:
+                for row in rows:
+                    row.negatives, row.neg_ids = [], []
+        else:
+            if source.kind == "qrels":
+                judged = read_judged(source.path, source.split)
+                rows = _cap(judged_examples(judged, source.label), source.max_examples, rng)
+                corpus, corpus_path, answers = judged.corpus, judged.corpus_path, judged.answers
+                positives = {q: {d for d, r in docs.items() if r > 0} for q, docs in judged.qrels.items()}
+            else:
+                corpus_path = Path(source.path)
+                corpus = {r.docid: r.text for r in read_corpus(corpus_path)}
+                rows = _cap(label_free_examples(corpus_path, source.mode, source.label), source.max_examples, rng)
+                positives, answers = {r.qid: {r.pos_id} for r in rows}, {}
+            if data.hard_negatives and source.mine_negatives:
+                mine_bm25_negatives(rows, corpus, corpus_path, work_dir / f"source-{number}", positives,
+                                    data.hard_negatives, data.bm25_depth, config.train.seed + number, answers)
+            elif data.hard_negatives:
+                raise ValueError(f"source {source.label}: data.hard_negatives={data.hard_negatives} "
+                                 "but mine_negatives is false")
+        logger.info("source %s: %d examples", source.label, len(rows))
+        examples.extend(rows)
+    if not examples:
+        raise ValueError("the training set is empty: every source gave 0 examples")
+    return examples
+
+
+def _cap(rows: list[Example], limit: int | None, rng: random.Random) -> list[Example]:
+    if limit is None or len(rows) <= limit:
+        return rows
+    return rng.sample(rows, limit)
+
+
+def to_dataset(examples: list[Example], config: TrainConfig):
+    """A ``datasets.Dataset`` with anchor/positive/negative_i columns (+ label for distillation)."""
+    from datasets import Dataset
+
+    columns: dict[str, list] = {"anchor": [e.query for e in examples], "positive": [e.positive for e in examples]}
+    for i in range(config.data.hard_negatives):
+        columns[f"negative_{i + 1}"] = [e.negatives[i] for e in examples]
+    if config.loss.kind != "infonce":
+        scores = teacher_labels(examples, read_teacher_scores(config.data.teacher_scores), config.data.teacher_scores)
+        scores = [[config.data.teacher_scale * value for value in row] for row in scores]
+        if config.loss.kind == "margin_mse":
+            columns["label"] = [[row[0] - neg for neg in row[1:]] for row in scores]
+        else:
+            columns["label"] = scores
+    return Dataset.from_dict(columns)

@@ -18,7 +18,7 @@ from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.sparse_encoder.losses import SpladeLoss
 from transformers import TrainerCallback
 
-from .sparse_vectors import top_k
+from splare_pyserini.modeling.sparse_vectors import top_k
 
 
 class SplareLoss(SpladeLoss):

@@ -32,8 +32,8 @@ from typing import Iterable
 
 import numpy as np
 
-from .sparse_vectors import PLACEHOLDER_TERM
-from .vector_writer import state_dir, write_text_atomically
+from splare_pyserini.modeling.sparse_vectors import PLACEHOLDER_TERM
+from splare_pyserini.io.vector_writer import state_dir, write_text_atomically
 
 WORD_PREFIX = "w_"
 """Word terms are ``w_<analyzed term>``: latent names are ``f<digits>`` and the empty-document
@@ -56,7 +56,7 @@ class WordAnalyzer:
     ``pyserini.search.lucene --language`` use (``en``: Porter stemming, English stopwords)."""
 
     def __init__(self, language: str = "en") -> None:
-        from . import java_env
+        from splare_pyserini.lucene import java_env
 
         java_env.configure()
         from pyserini.analysis import Analyzer, get_lucene_analyzer
@@ -71,7 +71,7 @@ class WordAnalyzer:
 @functools.lru_cache(maxsize=None)
 def lucene_norm_length(length: int) -> int:
     """The document length Lucene's BM25 sees: ``length`` through its one-byte norm (``SmallFloat``)."""
-    from . import java_env
+    from splare_pyserini.lucene import java_env
 
     java_env.configure()
     from jnius import autoclass

@@ -16,7 +16,7 @@ TINY_LAYER = 2
 def build_tiny_gemma(path: Path, layers: int = 4) -> Path:
     from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
 
-    from splare_pyserini.gguf_default import materialize_gemma3_270m
+    from splare_pyserini.modeling.gguf_default import materialize_gemma3_270m
 
     torch.manual_seed(0)
     config = Gemma3TextConfig(

@@ -17,7 +17,8 @@ from typing import Any, Iterator
 import torch
 from sentence_transformers.base.modules.module import Module
 
-from .cpu_threads import default_workers, map_in_threads
+from splare_pyserini.modeling.cpu_dtype import runtime_dtype as machine_dtype
+from splare_pyserini.modeling.cpu_threads import default_workers, map_in_threads
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class SAELatents(Module):
         """Device moves apply; dtype casts do not: sentence-transformers casts every module to the
         first module's dtype (bf16 backbones), but the SAE computes in ``compute_dtype``."""
         super()._apply(fn, recurse)
-        dtype = _COMPUTE_DTYPES[self.compute_dtype]
+        dtype = self.runtime_dtype
         if any(p.dtype != dtype for p in self.sae.parameters()):
             self.sae.to(dtype=dtype)
         return self
@@ -109,11 +110,16 @@ class SAELatents(Module):
             self.sae.to(dtype=torch.float32)
             self.sae.load_state_dict(self._float32_state)  # the exact weights, not bf16 ones upcast
             self._float32_state = None
-        elif compute_dtype != "float32":
+        elif machine_dtype(_COMPUTE_DTYPES[compute_dtype]) != torch.float32:
             if self._float32_state is None:
                 self._float32_state = {k: v.detach().clone() for k, v in self.sae.state_dict().items()}
             self.sae.to(dtype=_COMPUTE_DTYPES[compute_dtype])
         self.compute_dtype = compute_dtype
+
+    @property
+    def runtime_dtype(self) -> torch.dtype:
+        """What the SAE computes in on this machine (:mod:`~splare_pyserini.modeling.cpu_dtype`)."""
+        return machine_dtype(_COMPUTE_DTYPES[self.compute_dtype])
 
     def train(self, mode: bool = True) -> "SAELatents":
         """The SAE stays frozen in eval mode whatever the trainer asks."""
@@ -175,13 +181,13 @@ class SAELatents(Module):
     def encode_each_text(self, hidden: torch.Tensor, keep: torch.Tensor) -> list[torch.Tensor]:
         """``sae.encode`` of each text's kept rows alone: a matmul's rounding can depend on how many
         rows it is given, so one text's latents must not depend on the others' token counts. The
-        texts run concurrently, each matmul on one thread (:mod:`~splare_pyserini.cpu_threads`)."""
+        texts run concurrently, each matmul on one thread (:mod:`~splare_pyserini.modeling.cpu_threads`)."""
         return list(map_in_threads(lambda pair: self._encode(pair[0][pair[1]]), zip(hidden, keep),
                                    default_workers(hidden.device)))
 
     def _encode(self, hidden: torch.Tensor) -> torch.Tensor:
         """``sae.encode`` in the compute dtype, latents returned in it too (callers cast what they keep)."""
-        return self.sae.encode(hidden.to(_COMPUTE_DTYPES[self.compute_dtype]))
+        return self.sae.encode(hidden.to(self.runtime_dtype))
 
     def get_embedding_dimension(self) -> int:
         return self.d_sae

@@ -1,7 +1,7 @@
 """Inference fast path for SAE latents + SPLADE pooling: the module pipeline's vectors without
 its batch x tokens x d_sae tensor.
 
-The pipeline (:class:`~splare_pyserini.sae_latents.SAELatents` then sentence-transformers'
+The pipeline (:class:`~splare_pyserini.modeling.sae_latents.SAELatents` then sentence-transformers'
 ``SpladePooling``) scatters each kept token's latents into a zero-filled padded tensor and
 pools ``log(1 + ReLU(z))`` over all its positions. Here each text's kept tokens are rows
 ``counts[i]`` long of the SAE output and are pooled directly. For max pooling the

@@ -1,8 +1,8 @@
 """SPLARE model: causal-LM backbone cut at layer l -> frozen SAE -> SPLADE pooling -> Top-K.
 
 The model is a sentence-transformers ``SparseEncoder`` whose modules are
-:class:`~splare_pyserini.backbone.CausalLMBackbone`,
-:class:`~splare_pyserini.sae_latents.SAELatents` and sentence-transformers' own
+:class:`~splare_pyserini.modeling.backbone.CausalLMBackbone`,
+:class:`~splare_pyserini.modeling.sae_latents.SAELatents` and sentence-transformers' own
 ``SpladePooling``. A saved model directory is therefore an ordinary sentence-transformers
 directory (``SparseEncoder(dir)`` opens it) plus ``splare_config.json`` with the settings
 that retrieval needs on both sides (query/document Top-K, the quantization scale).
@@ -23,8 +23,9 @@ from typing import Iterable, Literal, Sequence
 
 import torch
 
-from .latent_pooling import pool_sae_latents, supports_fast_pooling
-from .sparse_vectors import latent_name, quantize, to_sparse_dicts, top_k
+from splare_pyserini.modeling import quiet_loading
+from splare_pyserini.modeling.latent_pooling import pool_sae_latents, supports_fast_pooling
+from splare_pyserini.modeling.sparse_vectors import latent_name, quantize, to_sparse_dicts, top_k
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +66,9 @@ class SplareConfig:
     ``stop_latents``: latents removed from every vector after Top-K, as stopwords from an index:
     the near-always-on ones (``python -m splare_pyserini.label_latents --stop-density D``) add an
     almost constant score and the longest posting lists.
-    ``hybrid_alpha``: BM25's share of a hybrid query's score (:mod:`splare_pyserini.hybrid`), chosen on
+    ``hybrid_alpha``: BM25's share of a hybrid query's score (:mod:`splare_pyserini.lucene.hybrid`), chosen on
     a dev set (``python -m eval.hybrid_alpha``); ``fusion_alpha``: BM25's share when two runs are fused by
-    normalized interpolation (:func:`splare_pyserini.lucene.fuse_interpolation`), chosen the same way.
+    normalized interpolation (:func:`splare_pyserini.lucene.pyserini_cli.fuse_interpolation`), chosen the same way.
     """
 
     query_top_k: int | None = 40
@@ -133,12 +134,12 @@ class SplareModel:
         sae_compute_dtype: str = "float32",
     ) -> "SplareModel":
         """Assemble a model from a Hugging Face causal LM and a sae-lens SAE (``sae_compute_dtype``:
-        see :class:`~splare_pyserini.sae_latents.SAELatents`)."""
+        see :class:`~splare_pyserini.modeling.sae_latents.SAELatents`)."""
         from sentence_transformers import SparseEncoder
         from sentence_transformers.sparse_encoder.modules import SpladePooling
 
-        from .backbone import CausalLMBackbone
-        from .sae_latents import SAELatents
+        from splare_pyserini.modeling.backbone import CausalLMBackbone
+        from splare_pyserini.modeling.sae_latents import SAELatents
 
         config = config or SplareConfig()
         sae = SAELatents(path=sae_path, release=sae_release, sae_id=sae_id, compute_dtype=sae_compute_dtype)
@@ -166,7 +167,8 @@ class SplareModel:
                 raise FileNotFoundError(f"{folder}: missing {required}; is this a splare-pyserini model directory?")
         config = SplareConfig.from_dict(json.loads((folder / SPLARE_CONFIG).read_text(encoding="utf-8")))
         # trust_remote_code: the module classes live in this package (splare_pyserini.*), not in ST.
-        encoder = SparseEncoder(str(folder), device=device, local_files_only=True, trust_remote_code=True)
+        with quiet_loading.sparse_encoder_load():
+            encoder = SparseEncoder(str(folder), device=device, local_files_only=True, trust_remote_code=True)
         model = cls(encoder, config, name_or_path=str(folder))
         model._check_consistency()
         return model
@@ -189,10 +191,10 @@ class SplareModel:
 
     @property
     def latent_labels(self):
-        """The :class:`~splare_pyserini.latent_labels.LatentLabels` stored with the model
+        """The :class:`~splare_pyserini.modeling.latent_labels.LatentLabels` stored with the model
         (``latents.jsonl``, written by ``python -m splare_pyserini.label_latents``), or ``None``."""
         if self._latent_labels is None and self.name_or_path:
-            from .latent_labels import LatentLabels
+            from splare_pyserini.modeling.latent_labels import LatentLabels
 
             self._latent_labels = LatentLabels.load(self.name_or_path)
         return self._latent_labels
@@ -222,7 +224,7 @@ class SplareModel:
     def pooled(self, texts: Sequence[str]) -> torch.Tensor:
         """Pooled latent weights (batch x d_sae), before Top-K; one forward pass, no sorting.
 
-        Outside training, SAE and pooling run fused (:mod:`~splare_pyserini.latent_pooling`: the
+        Outside training, SAE and pooling run fused (:mod:`~splare_pyserini.modeling.latent_pooling`: the
         same tensor, without the padded tokens x latents one)."""
         features = self.backbone.preprocess(list(texts))
         features = {k: v.to(self.device) for k, v in features.items()}

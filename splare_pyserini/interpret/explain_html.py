@@ -1,4 +1,4 @@
-"""A self-contained HTML page for an :class:`~splare_pyserini.explain.Explanation`.
+"""A self-contained HTML page for an :class:`~splare_pyserini.interpret.explanations.Explanation`.
 
 No script, no external asset: the query's latents, the document text with each token shaded
 by how much it carries the shared latents (sum over shared latents of ``q_w x`` the token's
@@ -10,10 +10,10 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from .explain import Explanation
-from .model import SplareModel
-from .sparse_vectors import latent_name
-from .token_activations import token_activations
+from splare_pyserini.interpret.explanations import Explanation
+from splare_pyserini.modeling.model import SplareModel
+from splare_pyserini.modeling.sparse_vectors import latent_name
+from splare_pyserini.interpret.token_activations import token_activations
 
 STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}

@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from .model import SplareModel
+from splare_pyserini.modeling.model import SplareModel
 
 
 @dataclass

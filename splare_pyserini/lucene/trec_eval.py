@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import java_env
-from .readers import read_qrels
+from splare_pyserini.lucene import java_env
+from splare_pyserini.io.readers import read_qrels
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Interpretability: token activations, latent labelling, score explanations and their HTML page."""
