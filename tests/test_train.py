@@ -495,7 +495,7 @@ def paper_stand_ins(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_CONFIGS))
-def test_paper_scale_config_resolves_and_trains_a_step_on_stand_ins(name, paper_stand_ins, monkeypatch):
+def test_paper_scale_config_resolves_and_trains_a_step_on_stand_ins(name, paper_stand_ins, monkeypatch, bf16_cpu):
     import huggingface_hub.constants
 
     path = os.path.join(REPO, "encode_scripts", "train_configs", f"{name}.yaml")
