@@ -62,6 +62,12 @@ def held_out(docid: str | None, last_article: int | None = None) -> bool:
     return article is not None and article >= HELD_OUT_FIRST_ARTICLE and (last_article is None or article <= last_article)
 
 
+def write_corpus(path: Path, docs) -> None:
+    """A BEIR ``corpus.jsonl`` of (docid, text) pairs (the text already holds any title)."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.writelines(json.dumps({"_id": d, "title": "", "text": t}, ensure_ascii=False) + "\n" for d, t in docs)
+
+
 def prepare(args: argparse.Namespace) -> None:
     work = Path(args.work)
     (work / "dev" / "qrels").mkdir(parents=True, exist_ok=True)
@@ -79,8 +85,7 @@ def prepare(args: argparse.Namespace) -> None:
     qrels = {q: d for q, d in read_qrels(squad / "qrels" / "train.tsv").items()
              if any(held_out(docid, last) for docid in d)}
     qids = set(random.Random(args.seed).sample(sorted(qrels), min(args.dev_queries, len(qrels))))
-    with open(work / "dev" / "corpus.jsonl", "w", encoding="utf-8") as out:
-        out.writelines(json.dumps({"_id": r.docid, "title": "", "text": r.text}, ensure_ascii=False) + "\n" for r in docs)
+    write_corpus(work / "dev" / "corpus.jsonl", ((r.docid, r.text) for r in docs))
     with open(work / "dev" / "queries.jsonl", "w", encoding="utf-8") as out:
         out.writelines(json.dumps({"_id": r.docid, "text": r.text}, ensure_ascii=False) + "\n"
                        for r in read_topics(squad / "queries.jsonl") if r.docid in qids)
@@ -102,10 +107,8 @@ def mine(args: argparse.Namespace) -> None:
     corpus = {docid: text for docid, text in judged.corpus.items() if not held_out(docid)}
     (work / "mine").mkdir(parents=True, exist_ok=True)
     corpus_path = work / "mine" / "corpus.jsonl"
-    with open(corpus_path, "w", encoding="utf-8") as out:
-        out.writelines(json.dumps({"_id": d, "title": "", "text": t}, ensure_ascii=False) + "\n" for d, t in corpus.items())
-    positives = {q: {d for d, r in docs.items() if r > 0} for q, docs in judged.qrels.items()}
-    mine_bm25_negatives(rows, corpus, corpus_path, work / "mine", positives, args.hard_negatives,
+    write_corpus(corpus_path, corpus.items())
+    mine_bm25_negatives(rows, corpus, corpus_path, work / "mine", judged.positives(), args.hard_negatives,
                         50, args.seed, judged.answers)
     out = work / f"examples-neg{args.hard_negatives}.jsonl"
     write_examples(rows, out)

@@ -152,6 +152,10 @@ class JudgedSet:
     corpus_path: Path
     answers: dict[str, list[str]] = field(default_factory=dict)
 
+    def positives(self) -> dict[str, set[str]]:
+        """Per query, the documents judged relevant (relevance > 0)."""
+        return {q: {d for d, r in docs.items() if r > 0} for q, docs in self.qrels.items()}
+
 
 def read_judged(folder: str | Path, split: str = "train") -> JudgedSet:
     folder = Path(folder)
@@ -351,7 +355,7 @@ def build_examples(config: TrainConfig, work_dir: Path) -> list[Example]:
                 judged = read_judged(source.path, source.split)
                 rows = _cap(judged_examples(judged, source.label), source.max_examples, rng)
                 corpus, corpus_path, answers = judged.corpus, judged.corpus_path, judged.answers
-                positives = {q: {d for d, r in docs.items() if r > 0} for q, docs in judged.qrels.items()}
+                positives = judged.positives()
             else:
                 corpus_path = Path(source.path)
                 corpus = {r.docid: r.text for r in read_corpus(corpus_path)}
