@@ -108,3 +108,19 @@ def test_missing_seismic_names_the_install(monkeypatch, tmp_path):
     if sys.modules.get("seismic") is not None:
         with pytest.raises(FileNotFoundError, match="no seismic_config.json"):
             seismic.SeismicSearcher(tmp_path)
+
+
+def test_a_lucene_only_flag_is_refused_by_name(capsys):
+    """``--backend seismic`` takes Pyserini's search command line; what Seismic cannot apply is an
+    error naming the flag, not silently dropped."""
+    from splare_pyserini.backends.seismic import search_main, search_parser
+
+    base = ["--index", "idx", "--topics", "t.tsv", "--output", "run.trec"]
+    with pytest.raises(SystemExit):
+        search_main(base + ["--rm3", "--k1", "0.9"])
+    assert "--k1, --rm3: Lucene search options" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        search_main(base + ["--min-idf", "1"])
+    assert "--min-idf" in capsys.readouterr().err
+    accepted = search_parser().parse_args(base + ["--impact", "--min-idf", "-1", "--batch-size", "8", "--query-cut", "3"])
+    assert (accepted.batch_size, accepted.query_cut, accepted.encoder) == (8, 3, None)

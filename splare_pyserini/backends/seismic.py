@@ -217,28 +217,43 @@ def search_topics(searcher: SeismicSearcher, topics: str | os.PathLike, output: 
     return len(records)
 
 
-def search_main(argv: list[str], hybrid: dict | None = None) -> int:
-    """``python -m splare_pyserini.search --backend seismic ...``: Pyserini's search flags that
-    apply (``--index --topics --output --hits --batch-size --threads --output-format --encoder``)
-    and Seismic's two search knobs."""
-    from splare_pyserini.lucene.query_encoders import SplareHybridQueryEncoder, SplareQueryEncoder
+# Pyserini's search flags a Seismic index applies; any other one set to a non-default value is an error.
+SEISMIC_APPLIES = {"index", "topics", "output", "hits", "batch_size", "threads", "output_format", "encoder",
+                   "language", "impact", "bm25"}
+
+
+def search_parser() -> argparse.ArgumentParser:
+    """Pyserini's own search flags (``define_search_args``), so a Lucene command line works with
+    ``--backend seismic`` unchanged, and Seismic's two search knobs."""
+    from pyserini.search.lucene.__main__ import define_search_args
 
     parser = argparse.ArgumentParser(prog="python -m splare_pyserini.search --backend seismic")
-    parser.add_argument("--index", required=True)
-    parser.add_argument("--topics", required=True, help="BEIR queries.jsonl or qid<TAB>text file")
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--hits", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--output-format", default="trec", choices=["trec", "msmarco"])
-    parser.add_argument("--encoder", default="default", help="a SPLARE model directory, or default")
-    parser.add_argument("--query-cut", type=int, default=None, help="query terms kept (default: the index's)")
-    parser.add_argument("--heap-factor", type=float, default=None, help="block-skipping factor (default: the index's)")
-    parser.add_argument("--language", default="en", help="the hybrid query words' analyzer (with --hybrid)")
-    parser.add_argument("--impact", action="store_true", help="accepted for Pyserini compatibility (always on)")
-    parser.add_argument("--min-idf", type=float, default=None, help="accepted for Pyserini compatibility (unused)")
+    define_search_args(parser.add_argument_group(
+        "Pyserini's search flags (Seismic applies --index --topics --output --hits --batch-size --threads "
+        "--output-format --encoder, and --language for --hybrid query words)"))
+    knobs = parser.add_argument_group("Seismic's search knobs")
+    knobs.add_argument("--query-cut", type=int, default=None, help="query terms kept (default: the index's)")
+    knobs.add_argument("--heap-factor", type=float, default=None, help="block-skipping factor (default: the index's)")
+    return parser
+
+
+def search_main(argv: list[str], hybrid: dict | None = None) -> int:
+    """``python -m splare_pyserini.search --backend seismic ...``: a Pyserini search command line
+    over a Seismic index. A Lucene-only option (``--rm3``, ``--fields``, a ``--min-idf`` that drops
+    terms, ...) is refused by name rather than ignored."""
+    from splare_pyserini.lucene.query_encoders import SplareHybridQueryEncoder, SplareQueryEncoder
+
+    parser = search_parser()
     args = parser.parse_args(argv)
-    encoder = SplareHybridQueryEncoder(args.encoder, **hybrid) if hybrid else SplareQueryEncoder(args.encoder)
+    refused = [action.option_strings[0] for action in parser._actions
+               if action.option_strings and action.dest not in SEISMIC_APPLIES | {"help", "query_cut", "heap_factor"}
+               and getattr(args, action.dest) != action.default and not (action.dest == "min_idf" and args.min_idf < 0)]
+    if refused:
+        parser.error(f"{', '.join(refused)}: Lucene search options that a Seismic index does not apply")
+    if not args.output:
+        parser.error("--output is required")
+    encoder_name = args.encoder or "default"
+    encoder = SplareHybridQueryEncoder(encoder_name, **hybrid) if hybrid else SplareQueryEncoder(encoder_name)
     searcher = SeismicSearcher(args.index, encoder, query_cut=args.query_cut, heap_factor=args.heap_factor)
     n = search_topics(searcher, args.topics, args.output, hits=args.hits, batch_size=args.batch_size,
                       threads=args.threads, output_format=args.output_format)

