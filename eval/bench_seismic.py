@@ -11,7 +11,8 @@ the shipped build knobs). Reports p50 per depth, nDCG@10 (pytrec_eval, from the 
 build seconds and bytes. ``--scale N`` repeats every document N times with new ids (``ID#r``) and
 times the three again on that corpus (latency and agreement with exact Lucene only: the copies are
 unjudged). ``--choose`` prints the knobs a dev set picks: the fastest point at k=10 whose nDCG@10 is
-within 0.005 of exact. PNGs: latency against depth, nDCG@10 against latency (the paper's figure 4).
+within 0.005 of exact. ``--n-postings``/``--summary-energies`` sweep build knobs too (an index per point,
+built, searched and removed in turn). PNGs: latency against depth, nDCG@10 against latency (the paper's figure 4).
 """
 from __future__ import annotations
 
@@ -64,30 +65,58 @@ def overlap10(run: dict, exact: dict) -> float:
     return round(statistics.mean(shares), 4)
 
 
+def build_points(n_postings: list[int], summary_energies: list[float]) -> list[dict]:
+    """Every build-knob point of the sweep (the shipped ``SeismicConfig`` for knobs not swept)."""
+    return [{"n_postings": n, "summary_energy": e} for n in n_postings for e in summary_energies]
+
+
+def build_name(build: dict) -> str:
+    """``seismic`` on the shipped build knobs, ``seismic[knob=v,...]`` for the knobs that differ."""
+    from splare_pyserini.backends.seismic import SeismicConfig
+
+    shipped = SeismicConfig()
+    changed = ",".join(f"{knob}={value}" for knob, value in build.items() if getattr(shipped, knob) != value)
+    return f"seismic[{changed}]" if changed else "seismic"
+
+
+def system_name(build: dict, cut: int, heap: float) -> str:
+    return f"{build_name(build)} cut={cut} heap={heap}"
+
+
 def bench_corpus(name: str, splare_vectors: Path, splare_index: Path, bm25_index: Path, queries: dict, texts: dict,
-                 qrels: dict | None, cuts, heaps, repeats: int, work: Path) -> dict:
+                 qrels: dict | None, cuts, heaps, repeats: int, work: Path, builds: list[dict] | None = None) -> dict:
     from pyserini.search.lucene import LuceneSearcher
 
     from splare_pyserini.lucene.impact_searcher import PreEncodedQueries, SplareImpactSearcher, search_encoded
     from splare_pyserini.backends.seismic import SeismicSearcher, build_index
 
-    seismic_dir = work / f"seismic-index-{name}"
-    shutil.rmtree(seismic_dir, ignore_errors=True)
-    built = build_index(splare_vectors, seismic_dir, num_threads=1)
+    from splare_pyserini.backends.seismic import SeismicConfig
+
     qids = sorted(queries)
     lucene = SplareImpactSearcher(str(splare_index), PreEncodedQueries(), min_idf=-1)
     bm25 = LuceneSearcher(str(bm25_index))
-    result = {"seismic_build_seconds": built["seconds"], "seismic_index_bytes": built["index_bytes"],
-              "lucene_index_bytes": dir_size(splare_index), "bm25_index_bytes": dir_size(bm25_index),
-              "documents": built["documents"], "systems": {}}
+    result = {"lucene_index_bytes": dir_size(splare_index), "bm25_index_bytes": dir_size(bm25_index),
+              "seismic_builds": {}, "systems": {}}
     runs = {"bm25-flat": timed(lambda q, k: bm25.search(texts[q], k=k), qids, DEPTHS, repeats),
             "splare-lucene": timed(lambda q, k: search_encoded(lucene, queries[q], k), qids, DEPTHS, repeats)}
-    seismic = SeismicSearcher(seismic_dir)
-    for cut in cuts:
-        for heap in heaps:
-            seismic.query_cut, seismic.heap_factor = cut, heap
-            runs[f"seismic cut={cut} heap={heap}"] = timed(lambda q, k: seismic.search_vector(queries[q], k), qids,
-                                                          DEPTHS, repeats)
+    shipped = SeismicConfig()
+    for i, build in enumerate(builds or [{}]):
+        seismic_dir = work / f"seismic-index-{name}-{i}"
+        shutil.rmtree(seismic_dir, ignore_errors=True)
+        built = build_index(splare_vectors, seismic_dir, SeismicConfig(**{**vars(shipped), **build}), num_threads=1)
+        result["documents"] = built["documents"]
+        result["seismic_builds"][build_name(build)] = {"config": built["config"], "build_seconds": built["seconds"],
+                                                      "index_bytes": built["index_bytes"]}
+        if build_name(build) == "seismic":  # the shipped build knobs
+            result["seismic_build_seconds"], result["seismic_index_bytes"] = built["seconds"], built["index_bytes"]
+        seismic = SeismicSearcher(seismic_dir)
+        for cut in cuts:
+            for heap in heaps:
+                seismic.query_cut, seismic.heap_factor = cut, heap
+                runs[system_name(build, cut, heap)] = timed(lambda q, k: seismic.search_vector(queries[q], k), qids,
+                                                            DEPTHS, repeats)
+        del seismic
+        shutil.rmtree(seismic_dir, ignore_errors=True)  # an index per build point: keep the disk small
     exact = runs["splare-lucene"]["run"]
     for system, measured in runs.items():
         row = dict(measured["latency"])
@@ -141,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=1, help="also time a corpus of N copies of each document")
     parser.add_argument("--query-cuts", type=int, nargs="+", default=[10, 20, 40])
     parser.add_argument("--heap-factors", type=float, nargs="+", default=[0.6, 0.8, 0.9, 1.0])
+    parser.add_argument("--n-postings", type=int, nargs="+", default=None,
+                        help="build knob sweep: mean postings kept per latent (default: the shipped value only)")
+    parser.add_argument("--summary-energies", type=float, nargs="+", default=None,
+                        help="build knob sweep: the share of a block's mass its summary keeps (default: shipped)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -160,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     splare_index, bm25_index = minimal_indexes(work)
     start = time.perf_counter()
     result["corpora"]["1x"] = bench_corpus("1x", work / "splare-vectors", splare_index, bm25_index, encoded, texts,
-                                           qrels, cuts, heaps, args.repeats, work)
+                                           qrels, cuts, heaps, args.repeats, work,
+                                           build_points(args.n_postings or [shipped.n_postings],
+                                                        args.summary_energies or [shipped.summary_energy]))
     if args.scale > 1:
         from splare_pyserini.lucene.pyserini_cli import index_bm25, index_impact
 

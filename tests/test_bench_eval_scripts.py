@@ -129,7 +129,7 @@ def test_bench_seismic(beir_run, tmp_path):
     pytest.importorskip("seismic")
     out = tmp_path / "seismic"
     argv = ["--run-dir", str(beir_run), "--dataset", "mini", "--scale", "2", "--query-cuts", "3", "1000",
-            "--heap-factors", "1.0", "--repeats", "1", "--out", str(out)]
+            "--heap-factors", "1.0", "--n-postings", "4000", "5", "--repeats", "1", "--out", str(out)]
     assert bench_seismic.main(argv) == 0
     result = json.loads((out / "seismic.mini.json").read_text())
     assert list(result["corpora"]) == ["1x", "2x"] and result["command"].endswith(" ".join(argv))
@@ -137,6 +137,9 @@ def test_bench_seismic(beir_run, tmp_path):
     assert two["documents"] == 2 * one["documents"] and one["seismic_index_bytes"] > 0
     systems = one["systems"]
     assert {"bm25-flat", "splare-lucene", "seismic cut=3 heap=1.0", "seismic cut=1000 heap=1.0", result["shipped"]} <= set(systems)
+    pruned = one["seismic_builds"]["seismic[n_postings=5]"]  # the build-knob sweep: a second index
+    assert pruned["config"]["n_postings"] == 5 and pruned["index_bytes"] < one["seismic_index_bytes"]
+    assert "seismic[n_postings=5] cut=3 heap=1.0" in systems and "seismic[n_postings=5] cut=3 heap=1.0" not in two["systems"]
     whole = systems["seismic cut=1000 heap=1.0"]  # the whole query (summaries still approximate: not exact)
     assert whole["overlap@10_with_exact"] >= 0.8 and systems["splare-lucene"]["overlap@10_with_exact"] == 1.0
     assert 0 <= whole["ndcg@10"] <= 1
