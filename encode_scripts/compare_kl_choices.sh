@@ -8,7 +8,7 @@
 # (loss.teacher_temperature 1, no temperature on the teacher side, as in the paper).
 # Each run: STEPS x 16 SQuAD train questions (outside the held-out articles) from the zero-shot
 # default; dev = the held-out SQuAD articles of compare_teachers.sh, never a test set.
-# Resumable: rerun after a stop; finished runs and evaluations are kept.
+# Resumable: rerun after a stop; finished runs and evaluations are kept (dev scores in KEEP, committed).
 # Usage: encode_scripts/compare_kl_choices.sh [WORK_DIR] [STEPS]
 set -euo pipefail
 WORK=${1:-runs/kl}
@@ -24,6 +24,7 @@ EXAMPLES=$WORK/examples-neg8.jsonl
   --n-examples $((STEPS * 16)) --hard-negatives 8 --work "$WORK"
 SCORES=$WORK/scores.$TEACHER.tsv
 [ -s "$SCORES" ] || python -m splare_pyserini.teacher_scores --examples "$EXAMPLES" --teacher "$TEACHER" --output "$SCORES"
+KEEP=eval/results/kl-choices/runs  # finished runs' dev scores, committed: not trained again
 source "$(dirname "$0")/short_run.sh"
 kl() {  # tau, negatives
   short_run "kl-t$1-neg$2" score- --set loss.kind=kl --set loss.temperature="$1" \

@@ -32,8 +32,9 @@ def toy(shared_data, tiny_model_dir, tmp_path_factory):
 
 
 def test_one_call_searcher_gives_pyserinis_hits_and_the_cli_uses_it(toy, tiny_model_dir, monkeypatch):
-    """SplareImpactSearcher (one Java call per query) = Pyserini's LuceneImpactSearcher (one per
-    term), hit for hit, for search and batch_search, with min_idf filtering; the CLI builds it."""
+    """SplareImpactSearcher (one Java call per query, no text detour) = Pyserini's
+    LuceneImpactSearcher (one per term, the weight-repeated text analyzed), hit for hit, for search
+    and batch_search, with min_idf filtering; the CLI builds it."""
     from pyserini.search.lucene import LuceneImpactSearcher
 
     from splare_pyserini.lucene import searching as search
@@ -49,10 +50,14 @@ def test_one_call_searcher_gives_pyserinis_hits_and_the_cli_uses_it(toy, tiny_mo
         stock = LuceneImpactSearcher(str(work / "index"), encoder, min_idf=min_idf)
         for text in texts[:8]:
             assert [(h.docid, h.score) for h in ours.search(text, k=15)] == [(h.docid, h.score) for h in stock.search(text, k=15)]
-        theirs, mine = (s.batch_search(list(texts), list(qids), k=15, threads=2) for s in (stock, ours))
-        assert {q: [(h.docid, h.score) for h in v] for q, v in mine.items()} == \
-               {q: [(h.docid, h.score) for h in v] for q, v in theirs.items()}
-        assert sum(map(len, mine.values())) > 0
+        for threads in (1, 2):  # 1: our search per query; 2: Anserini's thread pool
+            theirs, mine = (s.batch_search(list(texts), list(qids), k=15, threads=threads) for s in (stock, ours))
+            assert {q: [(h.docid, h.score) for h in v] for q, v in mine.items()} == \
+                   {q: [(h.docid, h.score) for h in v] for q, v in theirs.items()}
+            assert sum(map(len, mine.values())) > 0
+        assert hasattr(ours.object, "_search") and hasattr(ours.object, "intToFloat")  # the direct path runs here
+        hit = ours.search(texts[0], k=1)[0]  # Anserini's ScoredDoc, stored document included
+        assert hit.lucene_document.get("id") == hit.docid
     query = java_impact_query({"f1": 7, "w_ab\"c": 300})  # JSON escaping
     assert query.size() == 2 and query.get('w_ab"c') == 300 and query.get("f1") == 7
     from pyserini.search.lucene import _impact_searcher
