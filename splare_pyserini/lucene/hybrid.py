@@ -10,9 +10,11 @@ weight) and a word ``round(alpha * s) * qtf``, so Lucene's impact score is
 ``s**2 * (alpha * BM25 + (1 - alpha) * SPLARE)`` up to quantization (:func:`quantization_bound`),
 where ``SPLARE`` is the dot product of the quantized vectors over ``s**2``. The query carries
 alpha: one index serves every alpha, and alpha 0 gives SPLARE's query exactly. Query weights
-stay as small as SPLARE's on purpose: Anserini's impact searcher expands a query into each term
-repeated ``weight`` times, so its cost grows with the sum of the weights (measured: weights 500x
-SPLARE's made a query 116x slower, 418 vs 3.6 ms at 10 hits on the SQuAD dev set).
+stay as small as SPLARE's on purpose: Pyserini's stock impact searcher (Anserini's ``search(Map,
+k)``) expands a query into each term repeated ``weight`` times and analyzes that text, so its cost
+grows with the sum of the weights (measured: weights 500x SPLARE's made a query 116x slower, 418 vs
+3.6 ms at 10 hits on the SQuAD dev set); :class:`~splare_pyserini.lucene.impact_searcher.SplareImpactSearcher`
+skips that text, but a hybrid index must stay fast with Pyserini's own searcher too.
 
 Statistics are those of the corpus the statistics pass read: every shard of a corpus must be
 encoded with the same ``bm25_stats.json`` (the encoder computes it over the whole ``--corpus``

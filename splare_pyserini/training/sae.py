@@ -41,10 +41,15 @@ class SAETrainingConfig:
     torch_dtype: str = "bfloat16"
     max_seq_length: int = 256
     total_tokens: int = 1_500_000
+    """Residual-stream tokens collected from the corpora (one activation vector each)."""
     shard_tokens: int = 100_000
+    """Tokens per activation shard on disk: the unit of resuming the collection."""
     d_sae: int = 8192
+    """Latents of the SAE: the size of SPLARE's vocabulary."""
     k: int = 32
+    """TopK SAE's active latents per token (not SPLARE's Top-K per text, which is the model's)."""
     batch_size: int = 2048
+    """Tokens per SAE optimizer step."""
     lr: float = 5e-4
     lr_end: float = 5e-5
     save_dtype: str = "float16"

@@ -124,9 +124,11 @@ class LossSettings:
 class TrainSettings:
     output_dir: str = "runs/train"
     batch_size: int = 16
+    """Examples per step and process (sentence-transformers' ``per_device_train_batch_size``)."""
     learning_rate: float = 2e-4
     epochs: float = 1.0
     max_steps: int = -1
+    """Steps of the run when > 0 (then ``epochs`` is ignored, as in transformers)."""
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
     save_steps: int = 25
