@@ -45,7 +45,7 @@ from eval.multilingual import (
 )
 from eval.vocabulary_splade import VocabularySplade
 from splare_pyserini.modeling.splade_tiny import SPLADE_TINY, splade_tiny_dir
-from splare_pyserini.lucene import pyserini_cli as lucene
+from splare_pyserini.lucene import cli_runner, pyserini_cli as lucene
 from splare_pyserini.encoding.jobs import encode_corpus, encode_topics, parse_args as encode_args
 from splare_pyserini.io.readers import read_corpus, read_qrels, read_topics
 from splare_pyserini.lucene.trec_eval import check_run_against_qrels, trec_eval, write_trec_qrels
@@ -362,8 +362,6 @@ def main(argv: list[str] | None = None) -> int:
                             "sub-folders (Tatoeba: P@1); BM25 with one language-neutral analyzer")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from splare_pyserini.modeling.model import SplareModel
-
     for flag, value in (("--hybrid-alpha", args.hybrid_alpha), ("--fusion-alpha", args.fusion_alpha)):
         if value is not None and not 0.0 <= value <= 1.0:
             parser.error(f"{flag} {value} must be in [0, 1] (1: BM25 alone, 0: SPLARE alone)")
@@ -377,6 +375,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    with cli_runner.shared_worker():  # Pyserini's CLIs in one worker: its imports and JVM start once
+        return evaluate_all(args, benchmarks, out)
+
+
+def evaluate_all(args: argparse.Namespace, benchmarks: list, out: Path) -> int:
+    """Every collection of ``benchmarks`` (as :func:`main` parsed them); results, timings, report."""
+    from splare_pyserini.modeling.model import SplareModel
+
     timer = StageTimer()
     with timer.stage("load model"):
         model = SplareModel.from_pretrained(args.encoder)

@@ -1,16 +1,19 @@
-"""Run Pyserini's own CLIs (index, search, fusion) as subprocesses, with the Java set-up applied.
+"""Run Pyserini's own CLIs (index, search, fusion) as subprocesses, with the Java set-up applied
+(each its own process, or all in one worker within :func:`~splare_pyserini.lucene.cli_runner.shared_worker`).
 
 Nothing here re-implements Lucene: these are the commands a Pyserini user would type,
 built as argument lists so that the demo and the eval wrappers can print them.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from splare_pyserini.lucene import java_env
@@ -19,16 +22,28 @@ logger = logging.getLogger(__name__)
 
 
 def pyserini(module: str, *args: str, log: Path | None = None) -> list[str]:
-    """Run ``python -m <module> args``; raise with the tail of its output when it fails."""
+    """Run ``python -m <module> args`` (in the :func:`~splare_pyserini.lucene.cli_runner.shared_worker`
+    of the enclosing block, if any); raise with the tail of its output when it fails."""
+    from splare_pyserini.lucene import cli_runner
+
     java_env.configure()
     cmd = [sys.executable, "-m", module, *map(str, args)]
     logger.info("$ %s", shlex.join(cmd))
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
-    if log is not None:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(f"$ {shlex.join(cmd)}\n{proc.stdout}", encoding="utf-8")
-    if proc.returncode != 0:
-        raise RuntimeError(f"{module} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}")
+    worker = cli_runner.current()
+    if worker is not None:
+        with contextlib.ExitStack() as stack:
+            if log is None:
+                log = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pyserini-log-"))) / "log.txt"
+            returncode = worker.run(module, cmd[3:], Path(log))
+            output = Path(log).read_text(encoding="utf-8", errors="replace")
+    else:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+        returncode, output = proc.returncode, proc.stdout
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(f"$ {shlex.join(cmd)}\n{output}", encoding="utf-8")
+    if returncode != 0:
+        raise RuntimeError(f"{module} failed (exit {returncode}):\n{output[-3000:]}")
     return cmd
 
 
