@@ -149,3 +149,33 @@ def test_mismatched_run_is_warned_with_counts(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         assert check_run_against_qrels(tmp_path / "qrels", tmp_path / "run") == (2, 2)
     assert "2 queries have no qrels" in caplog.text and "2 judged queries retrieved nothing" in caplog.text
+
+
+def test_the_direct_impact_search_falls_back_to_anserinis_call():
+    """With RM3/Rocchio on (their rerankers read the text query) or an Anserini without ``_search``,
+    queries go through Anserini's own ``search(Map, k)``."""
+    from splare_pyserini.lucene.impact_searcher import search_java_query
+
+    class Anserini:
+        def __init__(self, rm3=False):
+            self.rm3 = rm3
+
+        def search(self, query, k):
+            return ("anserini", query, k)
+
+        def use_rm3(self):
+            return self.rm3
+
+        def use_rocchio(self):
+            return False
+
+    assert search_java_query(Anserini(), {"f1": 3}, 5) == ("anserini", {"f1": 3}, 5)  # no _search member
+
+    class WithRm3(Anserini):
+        def _search(self, query, text, k):
+            raise AssertionError("the direct path must not run with RM3 on")
+
+        def intToFloat(self, query):
+            return query
+
+    assert search_java_query(WithRm3(rm3=True), {"f1": 3}, 5)[0] == "anserini"
