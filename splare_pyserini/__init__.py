@@ -28,7 +28,7 @@ _PUBLIC = {
     "SeismicSearcher": "splare_pyserini.backends.seismic",
     "encode_corpus": "splare_pyserini.encoding.jobs",
     "encode_topics": "splare_pyserini.encoding.jobs",
-    "TrainConfig": "splare_pyserini.training.trainer",
+    "TrainConfig": "splare_pyserini.training.config",
     "SAETrainingConfig": "splare_pyserini.training.sae",
     "explain_hit": "splare_pyserini.interpret.explanations",
 }

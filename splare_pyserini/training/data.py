@@ -25,12 +25,11 @@ import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Literal
+from typing import Iterator
 
 from splare_pyserini.io.readers import InputFormatError, _decode, _raw_lines, json_object_lines, read_corpus, read_qrels, read_topics
 
-if TYPE_CHECKING:  # annotations only: the trainer imports this module
-    from splare_pyserini.training.trainer import TrainConfig
+from splare_pyserini.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -46,35 +45,6 @@ class Example:
     pos_id: str | None = None
     neg_ids: list[str] = field(default_factory=list)
     source: str = ""
-
-
-@dataclass
-class SourceConfig:
-    """One training data source. ``kind`` picks the reader; ``max_examples`` caps it (sampled with the seed)."""
-
-    kind: Literal["triples", "qrels", "label_free", "examples"]
-    path: str
-    split: str = "train"
-    collection: str | None = None
-    queries: str | None = None
-    mode: Literal["title_body", "spans"] = "title_body"
-    max_examples: int | None = None
-    mine_negatives: bool = True
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("triples", "qrels", "label_free", "examples"):
-            raise ValueError(f"source kind={self.kind!r} must be triples, qrels, label_free or examples")
-        if self.mode not in ("title_body", "spans"):
-            raise ValueError(f"source mode={self.mode!r} must be title_body or spans")
-        if (self.collection is None) != (self.queries is None):
-            raise ValueError("triples by id need both collection and queries")
-        if self.max_examples is not None and self.max_examples <= 0:
-            raise ValueError(f"max_examples={self.max_examples} must be positive")
-
-    @property
-    def label(self) -> str:
-        return self.name or f"{self.kind}:{Path(self.path).name}"
 
 
 # -- examples files (what a training run writes and reads back) ------------------------------

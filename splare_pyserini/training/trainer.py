@@ -5,8 +5,8 @@
     torchrun --nproc_per_node 2 -m splare_pyserini.train --config CONFIG.yaml   # data parallel
     accelerate launch -m splare_pyserini.train --config CONFIG.yaml
 
-The config is YAML with four typed sections (``model``, ``lora``, ``data``, ``loss``,
-``train``; see the dataclasses below); ``--set section.key=value`` overrides one field.
+The config is YAML with five typed sections (``model``, ``lora``, ``data``, ``loss``,
+``train``; the dataclasses of :mod:`splare_pyserini.training.config`); ``--set section.key=value`` overrides one field.
 The output directory receives Trainer checkpoints (``checkpoint-N/``, each a complete
 model directory the encode CLI takes), ``train_data.jsonl`` (the exact examples, hard
 negatives included, reused on resume), ``train_log.jsonl``, the resolved
@@ -16,203 +16,20 @@ the final model in ``model/``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
 import resource
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
 
 import yaml
 
-from splare_pyserini.training.data import SourceConfig, build_examples, read_examples, to_dataset, write_examples
+from splare_pyserini.training.config import TrainConfig
+from splare_pyserini.training.data import build_examples, read_examples, to_dataset, write_examples
 
 logger = logging.getLogger("splare_pyserini.train")
-
-DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-@dataclass
-class ModelSettings:
-    """Start from a SPLARE model dir (``base``; "default" = the embedded zero-shot model) or build one
-    from a Hugging Face causal LM + a sae-lens SAE (``backbone``, ``layer``, ``sae_path`` or
-    ``sae_release``/``sae_id``)."""
-
-    base: str | None = "default"
-    backbone: str | None = None
-    layer: int | None = None
-    sae_path: str | None = None
-    sae_release: str | None = None
-    sae_id: str | None = None
-    torch_dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
-    query_top_k: int | None = 40
-    doc_top_k: int | None = 400
-    bidirectional: bool = False  # drop the causal mask (Gemma 3's use_bidirectional_attention)
-
-    def __post_init__(self) -> None:
-        if self.backbone is not None:
-            self.base = None
-        if self.base is None and (self.backbone is None or self.layer is None):
-            raise ValueError("model: give base (a SPLARE model dir or 'default'), or backbone + layer + an SAE")
-        if self.base is None and not (self.sae_path or (self.sae_release and self.sae_id)):
-            raise ValueError("model: building from a backbone needs sae_path, or sae_release + sae_id")
-
-
-@dataclass
-class LoraSettings:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_TARGET_MODULES))
-
-
-@dataclass
-class DataSettings:
-    """Training sources, hard negatives per example (0: in-batch negatives only) mined from
-    Pyserini BM25's top ``bm25_depth``, and an optional teacher score file for distillation."""
-
-    sources: list[SourceConfig] = field(default_factory=list)
-    hard_negatives: int = 1
-    bm25_depth: int = 50
-    teacher_scores: str | None = None
-    # Multiplies teacher scores: MarginMSE regresses the student's margins onto the teacher's, so
-    # their scales must match (the default's margins are ~25x all-MiniLM's cosine margins).
-    teacher_scale: float = 1.0
-    query_max_length: int = 32
-    doc_max_length: int = 192
-
-    def __post_init__(self) -> None:
-        self.sources = [s if isinstance(s, SourceConfig) else SourceConfig(**s) for s in self.sources]
-        if not self.sources:
-            raise ValueError("data.sources is empty: nothing to train on")
-        if self.hard_negatives < 0:
-            raise ValueError(f"data.hard_negatives={self.hard_negatives} must be >= 0")
-        if not self.teacher_scale > 0:
-            raise ValueError(f"data.teacher_scale={self.teacher_scale} must be positive")
-
-
-@dataclass
-class LossSettings:
-    """``infonce`` (in-batch + hard negatives), ``margin_mse`` or ``kl`` (teacher scores needed);
-    FLOPS weights reached after a quadratic warm-up over ``flops_warmup_ratio`` of the steps;
-    ``top_k`` applies the model's query/doc Top-K inside the loss as at inference. ``temperature``
-    divides the student's scores (InfoNCE, KL); ``teacher_temperature`` divides the teacher's for
-    KL (1: the teacher's own softmax, as in the paper; sentence-transformers scales the KL by
-    ``temperature`` squared)."""
-
-    kind: Literal["infonce", "margin_mse", "kl"] = "infonce"
-    temperature: float = 1.0
-    teacher_temperature: float = 1.0
-    flops_query: float = 1e-4
-    flops_doc: float = 5e-5
-    flops_warmup_ratio: float = 1 / 3
-    top_k: bool = True
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("infonce", "margin_mse", "kl"):
-            raise ValueError(f"loss.kind={self.kind!r} must be infonce, margin_mse or kl")
-        for name in ("temperature", "teacher_temperature"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"loss.{name}={getattr(self, name)} must be > 0")
-
-
-@dataclass
-class TrainSettings:
-    output_dir: str = "runs/train"
-    batch_size: int = 16
-    """Examples per step and process (sentence-transformers' ``per_device_train_batch_size``)."""
-    learning_rate: float = 2e-4
-    epochs: float = 1.0
-    max_steps: int = -1
-    """Steps of the run when > 0 (then ``epochs`` is ignored, as in transformers)."""
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    save_steps: int = 25
-    save_total_limit: int = 2
-    logging_steps: int = 5
-    seed: int = 42
-    gradient_checkpointing: bool = False
-    dataloader_num_workers: int = 0
-    stop_after_steps: int | None = None
-    """End at this step (saving a checkpoint) while keeping the full run's learning-rate schedule:
-    a time budget that stays reproducible, unlike a smaller max_steps."""
-
-
-@dataclass
-class TrainConfig:
-    model: ModelSettings = field(default_factory=ModelSettings)
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    data: DataSettings | None = None
-    loss: LossSettings = field(default_factory=LossSettings)
-    train: TrainSettings = field(default_factory=TrainSettings)
-
-    def __post_init__(self) -> None:
-        if self.data is None:
-            raise ValueError("missing section 'data' (data.sources lists what to train on)")
-        if self.loss.kind != "infonce" and not self.data.teacher_scores:
-            raise ValueError(f"loss.kind={self.loss.kind} needs data.teacher_scores "
-                             "(a TREC run or 'qid docid score' file; see splare_pyserini.teacher_scores)")
-        if self.loss.kind != "infonce" and not self.data.hard_negatives:
-            raise ValueError(f"loss.kind={self.loss.kind} needs data.hard_negatives >= 1")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any], origin: str = "config") -> "TrainConfig":
-        sections = {}
-        if not values.get("data"):
-            raise ValueError(f"{origin}: missing section 'data' (data.sources lists what to train on)")
-        classes = {"model": ModelSettings, "lora": LoraSettings, "data": DataSettings,
-                   "loss": LossSettings, "train": TrainSettings}
-        for name, klass in classes.items():
-            raw = values.get(name, {}) or {}
-            unknown = set(raw) - {f.name for f in dataclasses.fields(klass)}
-            if unknown:
-                raise ValueError(f"{origin}: unknown field(s) {sorted(unknown)} in section {name!r}; "
-                                 f"allowed: {sorted(f.name for f in dataclasses.fields(klass))}")
-            raw = _floats(klass, raw, f"{origin}: {name}")
-            try:
-                sections[name] = klass(**raw)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{origin}: section {name!r}: {exc}") from None
-        extra = set(values) - set(sections)
-        if extra:
-            raise ValueError(f"{origin}: unknown section(s) {sorted(extra)}; allowed: {sorted(sections)}")
-        try:
-            return cls(**sections)
-        except ValueError as exc:
-            raise ValueError(f"{origin}: {exc}") from None
-
-    @classmethod
-    def from_yaml(cls, path: str | Path, overrides: list[str] = ()) -> "TrainConfig":
-        path = Path(path)
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for item in overrides:
-            key, sep, raw = item.partition("=")
-            if not sep or "." not in key:
-                raise ValueError(f"--set {item!r}: expected section.key=value")
-            section, name = key.split(".", 1)
-            values.setdefault(section, {})[name] = yaml.safe_load(raw)
-        return cls.from_dict(values, origin=str(path))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def _floats(klass, raw: dict[str, Any], where: str) -> dict[str, Any]:
-    """YAML 1.1 reads ``3e-3`` (no dot) as a string: convert float fields, refuse non-numbers."""
-    raw = dict(raw)
-    for f in dataclasses.fields(klass):
-        value = raw.get(f.name)
-        if f.type == "float" and isinstance(value, str):
-            try:
-                raw[f.name] = float(value)
-            except ValueError:
-                raise ValueError(f"{where}.{f.name}={value!r} is not a number") from None
-    return raw
-
 
 # -- model and loss ------------------------------------------------------------------------
 def build_model(config: TrainConfig):
