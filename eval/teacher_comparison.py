@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from splare_pyserini.io.readers import read_corpus, read_qrels, read_topics
-from splare_pyserini.training.data import read_examples, write_examples
+from splare_pyserini.training.data import read_examples, write_corpus, write_examples
 
 HELD_OUT_FIRST_ARTICLE = 400  # SQuAD articles 400+ were held out of SAE training for dev use
 RUNS = [("zeroshot", "zero-shot (no training)"), ("infonce", "InfoNCE, 1 BM25 hard negative"),
@@ -60,12 +60,6 @@ def squad_article(docid: str) -> int | None:
 def held_out(docid: str | None, last_article: int | None = None) -> bool:
     article = squad_article(docid or "")
     return article is not None and article >= HELD_OUT_FIRST_ARTICLE and (last_article is None or article <= last_article)
-
-
-def write_corpus(path: Path, docs) -> None:
-    """A BEIR ``corpus.jsonl`` of (docid, text) pairs (the text already holds any title)."""
-    with open(path, "w", encoding="utf-8") as out:
-        out.writelines(json.dumps({"_id": d, "title": "", "text": t}, ensure_ascii=False) + "\n" for d, t in docs)
 
 
 def prepare(args: argparse.Namespace) -> None:

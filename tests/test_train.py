@@ -23,7 +23,7 @@ from splare_pyserini.training import trainer as train_mod
 from splare_pyserini.modeling.model import SplareModel
 from splare_pyserini.training.data import build_examples, read_examples, to_dataset
 from splare_pyserini.training.trainer import TrainConfig, build_loss, build_model, main, train
-from splare_pyserini.training.callbacks import SplareConfigOnSave
+from splare_pyserini.training.callbacks import KeepLightCheckpoint, SplareConfigOnSave
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXTS = ["what is the capital of france", "caffeine during pregnancy is best limited to 200 mg a day",
@@ -231,6 +231,45 @@ def test_resume_continues_an_interrupted_run_like_an_uninterrupted_one(tmp_path,
     # resumes at the 2-step schedule's final LR of 0, so step 3 is lost; the adapters then differ by ~8e-4.)
     for name in resumed:
         torch.testing.assert_close(resumed[name], uninterrupted[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_a_lost_output_dir_resumes_from_the_kept_light_checkpoint(tmp_path, monkeypatch, tiny_model_dir, toy_triples):
+    """train.keep_checkpoint: every save leaves a committable copy (no optimizer state, no SAE, adapter
+    in float16); on a machine without output_dir, --resume goes on from it at its step and LR."""
+    reference = tmp_path / "reference"
+    train(TrainConfig.from_yaml(write_config(tmp_path / "ref.yaml", tiny_model_dir, toy_triples, reference)))
+    out, kept = tmp_path / "run", tmp_path / "kept"
+    config = write_config(tmp_path / "config.yaml", tiny_model_dir, toy_triples, out,
+                          train={"keep_checkpoint": str(kept)})
+    original_on_save = KeepLightCheckpoint.on_save
+
+    def on_save(self, args, state, control, **kwargs):
+        original_on_save(self, args, state, control, **kwargs)
+        if state.global_step == 2:
+            raise Stop
+
+    monkeypatch.setattr(KeepLightCheckpoint, "on_save", on_save)
+    with pytest.raises(Stop):
+        main(["--config", config])
+    monkeypatch.undo()
+    names = {p.relative_to(kept).as_posix() for p in kept.rglob("*")}
+    assert "trainer_state.json" in names and "scheduler.pt" in names and "splare_config.json" in names
+    assert not {"optimizer.pt", "1_SAELatents"} & names
+    adapter = load_file(kept / ADAPTER)
+    assert {t.dtype for t in adapter.values()} == {torch.float16}
+    at_two = load_file(out / "checkpoint-2" / ADAPTER)
+    for name, value in adapter.items():
+        torch.testing.assert_close(value.float(), at_two[name].float(), rtol=1e-3, atol=1e-4, msg=name)
+
+    shutil.rmtree(out)  # the machine is lost: only the kept copy remains
+    assert main(["--config", config, "--resume"]) == 0
+    assert (out / "checkpoint-2" / "1_SAELatents").is_dir()  # restored, SAE from the base model
+    assert logged_steps(out) == [3, 4]
+    lr = {e["step"]: e["learning_rate"] for e in map(json.loads, (out / "train_log.jsonl").open()) if "loss" in e}
+    ref_lr = {e["step"]: e["learning_rate"] for e in map(json.loads, (reference / "train_log.jsonl").open()) if "loss" in e}
+    assert lr == {3: ref_lr[3], 4: ref_lr[4]} and ref_lr[3] != ref_lr[1]  # the schedule went on, not restarted
+    final = load_file(out / "model" / ADAPTER)
+    assert max((final[k].float() - at_two[k].float()).abs().max() for k in final) > 1e-4  # steps 3-4 trained
 
 
 # -- config errors, before any training ----------------------------------------------------

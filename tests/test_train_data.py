@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from splare_pyserini.io.readers import InputFormatError
+from splare_pyserini.training.config import TrainConfig
 from splare_pyserini.training.data import (
     Example,
+    build_examples,
     judged_examples,
     label_free_examples,
     mine_bm25_negatives,
@@ -350,3 +352,38 @@ def test_examples_file_errors_name_file_line_field(tmp_path, bad_line, field):
     with pytest.raises(InputFormatError) as exc:
         read_examples(path)
     assert_names(exc, path, 2, field)
+
+
+def test_excluded_documents_leave_no_query_and_no_negative(mined, tmp_path):
+    """exclude_docs (a dev set's documents): queries judging one are dropped, none is ever a negative."""
+    judged, _, _, ranked, _ = mined
+    excluded = {"d09", "d02", "d04"}  # q2's positive, and two of q1's BM25 negatives
+    ids = write_lines(tmp_path / "heldout.txt", ["# dev documents", *sorted(excluded), ""])
+    config = TrainConfig.from_dict({
+        "model": {"base": "default"}, "train": {"output_dir": str(tmp_path / "out"), "seed": 13},
+        "data": {"hard_negatives": 3, "bm25_depth": 10, "sources": [
+            {"kind": "qrels", "path": str(judged.corpus_path.parent), "exclude_docs": str(ids), "name": "m"}]}})
+    examples = build_examples(config, tmp_path / "work")
+    assert [(e.qid, e.pos_id) for e in examples] == [("q1", "d01"), ("q3", "d15"), ("q4", "d30")]
+    assert {"d02", "d04"} <= set(ranked["q1"])  # BM25 over the whole corpus would offer them
+    for ex in examples:
+        assert not excluded & set(ex.neg_ids), ex
+    corpus = [json.loads(line)["_id"] for line in (tmp_path / "work" / "source-0" / "corpus.jsonl").open()]
+    assert len(corpus) == len(judged.corpus) - 3 and not excluded & set(corpus)
+    with pytest.raises(ValueError, match="exclude_docs applies to qrels sources"):
+        TrainConfig.from_dict({"model": {"base": "default"}, "data": {"sources": [
+            {"kind": "label_free", "path": "c.jsonl", "exclude_docs": str(ids)}]}})
+
+
+def test_an_answer_found_in_every_document_does_not_block_negatives(tmp_path):
+    """A one-letter answer ("n", as in NorQuAD) occurs in every document: negatives are still found,
+    never a judged positive."""
+    corpus = {f"d{i}": f"document {i} about bilmerker and more" for i in range(6)}
+    path = tmp_path / "corpus.jsonl"
+    write_jsonl(path, [{"_id": d, "title": "", "text": t} for d, t in corpus.items()])
+    rows = [Example("hvor mange bilmerker", corpus["d0"], qid="q", pos_id="d0"),
+            Example("document about", corpus["d1"], qid="r", pos_id="d1")]
+    mine_bm25_negatives(rows, corpus, path, tmp_path / "work", {"q": {"d0", "d2"}, "r": {"d1"}}, 2, depth=10,
+                        seed=0, answers={"q": ["n"], "r": ["about bilmerker and more"]})
+    assert len(rows[0].neg_ids) == 2 and not {"d0", "d2"} & set(rows[0].neg_ids)
+    assert len(rows[1].neg_ids) == 2 and "d1" not in rows[1].neg_ids

@@ -37,6 +37,20 @@ class SplareConfigOnSave(TrainerCallback):
             (folder / SPLARE_CONFIG).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n", encoding="utf-8")
 
 
+class KeepLightCheckpoint(TrainerCallback):
+    """After every save, the checkpoint's small files go to ``folder`` (see ``train.keep_checkpoint``)."""
+
+    def __init__(self, folder: str | Path, drop_sae: bool) -> None:
+        self.folder, self.drop_sae = Path(folder), drop_sae
+
+    def on_save(self, args, state, control, **kwargs):
+        from splare_pyserini.training.checkpoints import keep_light_checkpoint
+
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and checkpoint.is_dir():
+            keep_light_checkpoint(checkpoint, self.folder, drop_sae=self.drop_sae)
+
+
 class StopAfterSteps(TrainerCallback):
     """Stop (and save) at ``step`` without touching the schedule computed for the whole run."""
 

@@ -15,7 +15,10 @@ import yaml
 
 @dataclass
 class SourceConfig:
-    """One training data source. ``kind`` picks the reader; ``max_examples`` caps it (sampled with the seed)."""
+    """One training data source. ``kind`` picks the reader; ``max_examples`` caps it (sampled with the seed).
+    ``exclude_docs`` names a file of document ids, one per line (a dev set's documents, e.g. the output of
+    ``encode_scripts/heldout_ids.py``): a qrels source drops every query judging one of them and never
+    takes one as a negative, so the dev set stays unseen."""
 
     kind: Literal["triples", "qrels", "label_free", "examples"]
     path: str
@@ -25,6 +28,7 @@ class SourceConfig:
     mode: Literal["title_body", "spans"] = "title_body"
     max_examples: int | None = None
     mine_negatives: bool = True
+    exclude_docs: str | None = None
     name: str | None = None
 
     def __post_init__(self) -> None:
@@ -36,6 +40,8 @@ class SourceConfig:
             raise ValueError("triples by id need both collection and queries")
         if self.max_examples is not None and self.max_examples <= 0:
             raise ValueError(f"max_examples={self.max_examples} must be positive")
+        if self.exclude_docs is not None and self.kind != "qrels":
+            raise ValueError(f"exclude_docs applies to qrels sources, not kind={self.kind!r}")
 
     @property
     def label(self) -> str:
@@ -149,6 +155,10 @@ class TrainSettings:
     stop_after_steps: int | None = None
     """End at this step (saving a checkpoint) while keeping the full run's learning-rate schedule:
     a time budget that stays reproducible, unlike a smaller max_steps."""
+    keep_checkpoint: str | None = None
+    """A folder that every save copies the checkpoint's small files into (adapter in float16, trainer
+    state, schedule, RNG; no optimizer state, no frozen SAE): commit it, and ``--resume`` on a machine
+    without ``output_dir`` restores the run from it (:mod:`~splare_pyserini.training.checkpoints`)."""
 
 
 @dataclass

@@ -166,6 +166,35 @@ def _qrels_line(path: Path, qid: str, docid: str) -> int:
     return 0
 
 
+def write_corpus(path: Path, docs) -> None:
+    """A BEIR ``corpus.jsonl`` of (docid, text) pairs (the text already holds any title)."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.writelines(json.dumps({"_id": d, "title": "", "text": t}, ensure_ascii=False) + "\n" for d, t in docs)
+
+
+def read_id_list(path: str | Path) -> set[str]:
+    """Ids one per line (blank lines and ``#`` comments skipped)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing (exclude_docs names a file of document ids, one per line)")
+    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")}
+
+
+def without_documents(judged: JudgedSet, excluded: set[str], work_dir: Path) -> JudgedSet:
+    """``judged`` minus the documents in ``excluded`` and every query judging one of them; the
+    remaining corpus is written to ``work_dir/corpus.jsonl`` (what BM25 mines negatives from)."""
+    qrels = {q: docs for q, docs in judged.qrels.items() if not excluded.intersection(docs)}
+    corpus = {d: t for d, t in judged.corpus.items() if d not in excluded}
+    work_dir.mkdir(parents=True, exist_ok=True)
+    corpus_path = work_dir / "corpus.jsonl"
+    write_corpus(corpus_path, corpus.items())
+    logger.info("%s: %d documents and %d queries held out", judged.corpus_path.parent,
+                len(judged.corpus) - len(corpus), len(judged.qrels) - len(qrels))
+    return JudgedSet(corpus, {q: judged.queries[q] for q in qrels}, qrels, corpus_path,
+                     {q: a for q, a in judged.answers.items() if q in qrels})
+
+
 def judged_examples(judged: JudgedSet, source: str) -> list[Example]:
     """One example per (query, relevant document); relevance <= 0 is not a positive."""
     examples = []
@@ -233,7 +262,7 @@ def mine_bm25_negatives(
         qid, _, docid, *_ = line.split()
         ranked.setdefault(qid, []).append(docid)
     rng = random.Random(seed)
-    missing = 0
+    missing = unfiltered = 0
     for ex in examples:
         answer_strings = [a.lower() for a in (answers or {}).get(ex.qid or "", [])]
         excluded = positives.get(ex.qid, set()) | {ex.pos_id}
@@ -243,6 +272,11 @@ def mine_bm25_negatives(
             # Random top-up under the same filters (positives, answer strings), no document twice.
             taken = set(candidates)
             pool = [d for d in corpus if d not in taken and _allowed(d, corpus, excluded, answer_strings)]
+            if len(candidates) + len(pool) < n_negatives and answer_strings:
+                # an answer found in (nearly) every document ("n", "2") tells no negative apart:
+                # only the judged positives are kept out then
+                unfiltered += 1
+                pool = [d for d in corpus if d not in taken and d not in excluded]
             candidates += rng.sample(pool, min(n_negatives, len(pool)))
             if len(candidates) < n_negatives:
                 raise ValueError(f"{corpus_path}: query {ex.qid!r} has only {len(candidates)} possible negatives, "
@@ -252,6 +286,9 @@ def mine_bm25_negatives(
     if missing:
         logger.warning("%s: %d queries had fewer than %d BM25 negatives; topped up with random documents",
                        corpus_path, missing, n_negatives)
+    if unfiltered:
+        logger.warning("%s: %d queries have an answer string in nearly every document; their negatives are "
+                       "filtered by judged positives only", corpus_path, unfiltered)
 
 
 def _allowed(docid: str, corpus: dict[str, str], excluded: set, answer_strings: list[str]) -> bool:
@@ -323,6 +360,8 @@ def build_examples(config: TrainConfig, work_dir: Path) -> list[Example]:
         else:
             if source.kind == "qrels":
                 judged = read_judged(source.path, source.split)
+                if source.exclude_docs:
+                    judged = without_documents(judged, read_id_list(source.exclude_docs), work_dir / f"source-{number}")
                 rows = _cap(judged_examples(judged, source.label), source.max_examples, rng)
                 corpus, corpus_path, answers = judged.corpus, judged.corpus_path, judged.answers
                 positives = judged.positives()

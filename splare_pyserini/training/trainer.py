@@ -97,16 +97,21 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     """Train and return the final model directory (``<output_dir>/model``)."""
     import torch
     from sentence_transformers.base.sampler import BatchSamplers
-    from sentence_transformers.sparse_encoder import SparseEncoderTrainer, SparseEncoderTrainingArguments
+    from sentence_transformers.sparse_encoder import SparseEncoderTrainingArguments
     from sentence_transformers.sparse_encoder.callbacks.splade_callbacks import SpladeRegularizerWeightSchedulerCallback
     from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     from splare_pyserini.training.losses import ActiveLatentsCallback
-    from splare_pyserini.training.callbacks import JsonlLogCallback, SplareConfigOnSave, SplareDataCollator, StopAfterSteps
+    from splare_pyserini.training.callbacks import (JsonlLogCallback, KeepLightCheckpoint, SplareConfigOnSave,
+                                                    SplareDataCollator, StopAfterSteps)
+    from splare_pyserini.training.checkpoints import light_resume_trainer_class, restore_light_checkpoint
 
     out = Path(config.train.output_dir)
     checkpoint = get_last_checkpoint(str(out)) if out.is_dir() else None
+    kept = Path(config.train.keep_checkpoint) if config.train.keep_checkpoint else None
+    if resume and checkpoint is None and kept is not None and (kept / "trainer_state.json").exists():
+        checkpoint = str(restore_light_checkpoint(kept, out, config.model.base))
     if out.is_dir() and any(out.glob("checkpoint-*")) and not resume:
         raise FileExistsError(f"{out} already holds checkpoints; pass --resume to continue, or choose another output_dir")
     out.mkdir(parents=True, exist_ok=True)
@@ -128,7 +133,10 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
             examples = read_examples(data_file)
             logger.info("%s: %d examples from %s", "resume" if resume else "rank", len(examples), data_file)
         else:
-            examples = build_examples(config, out / "work")
+            from splare_pyserini.lucene import cli_runner
+
+            with cli_runner.shared_worker():  # one BM25 index and search per source: the JVM starts once
+                examples = build_examples(config, out / "work")
             write_examples(examples, data_file)
     dataset = to_dataset(examples, config)
     if args.should_save:
@@ -138,12 +146,15 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     loss = build_loss(model, config)
     collator = SplareDataCollator(preprocess_fn=model.encoder.preprocess, max_length=config.data.doc_max_length,
                                   query_max_length=config.data.query_max_length)
-    trainer = SparseEncoderTrainer(
+    callbacks = [SpladeRegularizerWeightSchedulerCallback(loss, scheduler_type="quadratic",
+                                                          warmup_ratio=config.loss.flops_warmup_ratio),
+                 ActiveLatentsCallback(loss), JsonlLogCallback(out / "train_log.jsonl"),
+                 SplareConfigOnSave(model.config), StopAfterSteps(t.stop_after_steps)]
+    if kept is not None:  # after SplareConfigOnSave: the kept copy is a full model dir
+        callbacks.append(KeepLightCheckpoint(kept, drop_sae=config.model.base is not None))
+    trainer = light_resume_trainer_class()(
         model=model.encoder, args=args, train_dataset=dataset, loss=loss, data_collator=collator,
-        callbacks=[SpladeRegularizerWeightSchedulerCallback(loss, scheduler_type="quadratic",
-                                                            warmup_ratio=config.loss.flops_warmup_ratio),
-                   ActiveLatentsCallback(loss), JsonlLogCallback(out / "train_log.jsonl"),
-                   SplareConfigOnSave(model.config), StopAfterSteps(t.stop_after_steps)],
+        callbacks=callbacks,
     )
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=checkpoint if resume else None)

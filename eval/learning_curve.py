@@ -1,0 +1,117 @@
+"""Dev scores of every checkpoint of a training run: the learning curve of a long run (issue 16, part 4).
+
+    python -m eval.learning_curve --run runs/v2 --dev runs/v2-dev/dev --out eval/results/v2-run
+
+Each ``checkpoint-N`` (and the final ``model``) of ``--run`` not scored yet is scored with
+``eval.beir`` on the dev set (Lucene impact search, exact: the numbers of the short runs' tables);
+the base model (step 0, with Pyserini BM25 beside it) is scored once. One JSON per step is kept
+under ``OUT/steps/`` (commit it: a lost machine loses no point), then ``OUT/curve.md`` and
+``OUT/curve.png`` are written from all of them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+METRICS = ["ndcg_cut_10", "recall_100", "recip_rank_10"]
+
+
+def checkpoints(run: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of the run's complete checkpoints and of its final model, by step."""
+    found = []
+    for folder in run.glob("checkpoint-*"):
+        match = re.fullmatch(r"checkpoint-(\d+)", folder.name)
+        if match and (folder / "trainer_state.json").exists() and (folder / "splare_config.json").exists():
+            found.append((int(match.group(1)), folder))
+    summary = run / "train_summary.json"
+    if (run / "model" / "splare_config.json").exists() and summary.exists():
+        found.append((json.loads(summary.read_text(encoding="utf-8"))["global_step"], run / "model"))
+    return sorted(dict(found).items())
+
+
+def score(model: Path | str, dev: Path, work: Path, with_bm25: bool) -> dict:
+    """eval.beir's results for one model on the dev set (its single dataset's rows)."""
+    command = [sys.executable, "-m", "eval.beir", "--data", str(dev), "--encoder", str(model), "--out", str(work)]
+    if not with_bm25:
+        command.append("--no-bm25")
+    if not (work / "results.json").exists():
+        subprocess.run(command, check=True)
+    (rows,) = json.loads((work / "results.json").read_text(encoding="utf-8")).values()
+    return rows
+
+
+def train_log_losses(run: Path) -> dict[int, float]:
+    path = run / "train_log.jsonl"
+    if not path.exists():
+        return {}
+    return {e["step"]: e["loss"] for e in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if "loss" in e}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", required=True, help="the training run's output_dir")
+    parser.add_argument("--dev", required=True, help="the dev set (BEIR layout; never a test split)")
+    parser.add_argument("--out", required=True, help="results folder (steps/*.json, curve.md, curve.png)")
+    parser.add_argument("--base", default="splare-gemma3-270m-zeroshot", help="the model the run started from (step 0)")
+    parser.add_argument("--examples-per-step", type=int, default=16)
+    args = parser.parse_args(argv)
+    run, dev, out = Path(args.run), Path(args.dev), Path(args.out)
+    steps_dir = out / "steps"
+    steps_dir.mkdir(parents=True, exist_ok=True)
+    work = run / "dev-scores"
+    todo = [(0, args.base)] + [(step, folder) for step, folder in checkpoints(run)]
+    for step, model in todo:
+        target = steps_dir / f"step-{step:05d}.json"
+        if target.exists():
+            continue
+        rows = score(model, dev, work / f"step-{step}", with_bm25=step == 0)
+        point = {"step": step, "model": str(model), **{m: rows["splare"][m] for m in METRICS}}
+        if "bm25-flat" in rows:
+            point["bm25"] = {m: rows["bm25-flat"][m] for m in METRICS}
+        target.write_text(json.dumps(point, indent=2) + "\n", encoding="utf-8")
+        print(f"step {step}: nDCG@10 {point['ndcg_cut_10']:.4f}", flush=True)
+    points = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(steps_dir.glob("step-*.json"))]
+    write_report(points, train_log_losses(run), out, args.examples_per_step, " ".join(["python -m eval.learning_curve", *(argv or sys.argv[1:])]))
+    return 0
+
+
+def write_report(points: list[dict], losses: dict[int, float], out: Path, per_step: int, command: str) -> None:
+    bm25 = next((p["bm25"] for p in points if "bm25" in p), None)
+    best = max((p for p in points if p["step"] > 0), key=lambda p: p["ndcg_cut_10"], default=None)
+    lines = ["# Learning curve: dev scores of every checkpoint", "",
+             f"Command: `{command}`; dev = held-out SQuAD articles (never a test set); step 0 = the base model.", "",
+             "| step | training queries | " + " | ".join(METRICS) + " |", "| ---: | ---: |" + " ---: |" * len(METRICS)]
+    lines += [f"| {p['step']} | {p['step'] * per_step:,} | " + " | ".join(f"{p[m]:.4f}" for m in METRICS) + " |" for p in points]
+    if bm25:
+        lines.append("| Pyserini BM25 flat (same dev) | | " + " | ".join(f"{bm25[m]:.4f}" for m in METRICS) + " |")
+    if best:
+        lines += ["", f"Best checkpoint by dev nDCG@10: step {best['step']} ({best['ndcg_cut_10']:.4f})."]
+    (out / "curve.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "curve.json").write_text(json.dumps({"command": command, "points": points}, indent=2) + "\n", encoding="utf-8")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    queries = [p["step"] * per_step for p in points]
+    axes[0].plot(queries, [p["ndcg_cut_10"] for p in points], marker="o", label="SPLARE (dev)")
+    if bm25:
+        axes[0].axhline(bm25["ndcg_cut_10"], color="gray", linestyle="--", label="BM25 (dev)")
+    axes[0].set(title="dev nDCG@10 by checkpoint", xlabel="training queries seen", ylabel="nDCG@10")
+    axes[0].legend()
+    if losses:
+        axes[1].plot([s * per_step for s in losses], list(losses.values()), linewidth=0.8)
+    axes[1].set(title="training loss", xlabel="training queries seen")
+    fig.tight_layout()
+    fig.savefig(out / "curve.png", dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
