@@ -34,13 +34,19 @@ def checkpoints(run: Path) -> list[tuple[int, Path]]:
 
 
 def score(model: Path | str, dev: Path, work: Path, with_bm25: bool) -> dict:
-    """eval.beir's results for one model on the dev set (its single dataset's rows)."""
+    """eval.beir's rows for one model on the dev set; a dev set of language sub-folders gives the
+    mean over its languages (macro average), each language's nDCG@10 kept under ``by_dataset``."""
     command = [sys.executable, "-m", "eval.beir", "--data", str(dev), "--encoder", str(model), "--out", str(work)]
     if not with_bm25:
         command.append("--no-bm25")
     if not (work / "results.json").exists():
         subprocess.run(command, check=True)
-    (rows,) = json.loads((work / "results.json").read_text(encoding="utf-8")).values()
+    datasets = json.loads((work / "results.json").read_text(encoding="utf-8"))
+    rows = {system: {m: round(sum(d[system][m] for d in datasets.values()) / len(datasets), 4) for m in METRICS}
+            for system in next(iter(datasets.values())) if all(system in d for d in datasets.values())}
+    if len(datasets) > 1:
+        rows["by_dataset"] = {name.rsplit("/", 1)[-1]: {system: d[system]["ndcg_cut_10"] for system in d}
+                              for name, d in datasets.items()}
     return rows
 
 
@@ -58,12 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="results folder (steps/*.json, curve.md, curve.png)")
     parser.add_argument("--base", default="splare-gemma3-270m-zeroshot", help="the model the run started from (step 0)")
     parser.add_argument("--examples-per-step", type=int, default=16)
+    parser.add_argument("--work", help="where eval.beir's run folders go (default: RUN/dev-scores)")
+    parser.add_argument("--every", type=int, default=1, help="score only checkpoints whose step is a multiple")
+    parser.add_argument("--title", default="held-out SQuAD articles", help="what the dev set is, for the report")
     args = parser.parse_args(argv)
     run, dev, out = Path(args.run), Path(args.dev), Path(args.out)
     steps_dir = out / "steps"
     steps_dir.mkdir(parents=True, exist_ok=True)
-    work = run / "dev-scores"
-    todo = [(0, args.base)] + [(step, folder) for step, folder in checkpoints(run)]
+    work = Path(args.work) if args.work else run / "dev-scores"
+    todo = [(0, args.base)] + [(step, folder) for step, folder in checkpoints(run)
+                               if step % args.every == 0 or folder.name == "model"]
     for step, model in todo:
         target = steps_dir / f"step-{step:05d}.json"
         if target.exists():
@@ -72,18 +82,21 @@ def main(argv: list[str] | None = None) -> int:
         point = {"step": step, "model": str(model), **{m: rows["splare"][m] for m in METRICS}}
         if "bm25-flat" in rows:
             point["bm25"] = {m: rows["bm25-flat"][m] for m in METRICS}
+        if "by_dataset" in rows:
+            point["ndcg_cut_10_by_dataset"] = rows["by_dataset"]
         target.write_text(json.dumps(point, indent=2) + "\n", encoding="utf-8")
         print(f"step {step}: nDCG@10 {point['ndcg_cut_10']:.4f}", flush=True)
     points = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(steps_dir.glob("step-*.json"))]
-    write_report(points, train_log_losses(run), out, args.examples_per_step, " ".join(["python -m eval.learning_curve", *(argv or sys.argv[1:])]))
+    write_report(points, train_log_losses(run), out, args.examples_per_step, args.title,
+                 " ".join(["python -m eval.learning_curve", *(argv or sys.argv[1:])]))
     return 0
 
 
-def write_report(points: list[dict], losses: dict[int, float], out: Path, per_step: int, command: str) -> None:
+def write_report(points: list[dict], losses: dict[int, float], out: Path, per_step: int, title: str, command: str) -> None:
     bm25 = next((p["bm25"] for p in points if "bm25" in p), None)
     best = max((p for p in points if p["step"] > 0), key=lambda p: p["ndcg_cut_10"], default=None)
     lines = ["# Learning curve: dev scores of every checkpoint", "",
-             f"Command: `{command}`; dev = held-out SQuAD articles (never a test set); step 0 = the base model.", "",
+             f"Command: `{command}`; dev = {title} (never a test set); step 0 = the base model.", "",
              "| step | training queries | " + " | ".join(METRICS) + " |", "| ---: | ---: |" + " ---: |" * len(METRICS)]
     lines += [f"| {p['step']} | {p['step'] * per_step:,} | " + " | ".join(f"{p[m]:.4f}" for m in METRICS) + " |" for p in points]
     if bm25:

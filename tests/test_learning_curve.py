@@ -1,0 +1,77 @@
+"""The long run's dev tooling: the multilingual dev set builder and the learning-curve scorer
+(its checkpoint discovery, macro averages and report; eval.beir itself is tested elsewhere)."""
+import json
+from pathlib import Path
+
+from eval import learning_curve, multilingual_dev
+
+
+def write_jsonl(path: Path, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def write_set(root: Path, name: str, language: str, articles: int) -> None:
+    folder = root / "multilingual-qa" / name / language
+    docs = [f"{name}-{language}-{a}-0" for a in range(articles)]
+    write_jsonl(folder / "corpus.jsonl", [{"_id": d, "title": "", "text": f"text of {d}"} for d in docs])
+    write_jsonl(folder / "queries.jsonl", [{"_id": f"{d}-{i}", "text": f"question {i} on {d}"} for d in docs for i in range(2)])
+    (folder / "qrels").mkdir()
+    (folder / "qrels" / "train.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{d}-{i}\t{d}\t1\n" for d in docs for i in range(2)), encoding="utf-8")
+
+
+def test_multilingual_dev_keeps_held_out_pairs_merges_languages_and_pads(tmp_path):
+    write_set(tmp_path, "setA", "ja", 30)
+    write_set(tmp_path, "setB", "ja", 30)
+    write_set(tmp_path, "setC", "sv", 40)
+    heldout = {f"setA-ja-{a}-0" for a in (7, 27)} | {"setB-ja-7-0"} | {f"setC-sv-{a}-0" for a in (7, 27)}
+    out = tmp_path / "dev"
+    summary = multilingual_dev.build(tmp_path, heldout, out, queries_per_language=5, seed=0, min_documents=10)
+    assert summary["ja"] == {"sets": ["setA", "setB"], "documents": 10, "held_out_documents": 3, "queries": 5}
+    assert summary["sv"]["held_out_documents"] == 2 and summary["sv"]["queries"] == 4
+    qrels = [line.split("\t") for line in (out / "ja" / "qrels" / "test.tsv").read_text().splitlines()[1:]]
+    assert len(qrels) == 5 and {d for _, d, _ in qrels} <= heldout  # only held-out pairs are judged
+    corpus = {json.loads(line)["_id"] for line in (out / "ja" / "corpus.jsonl").open()}
+    assert heldout & corpus == {d for d in heldout if "-ja-" in d} and len(corpus) == 10  # padded with others
+    queries = {json.loads(line)["_id"] for line in (out / "ja" / "queries.jsonl").open()}
+    assert queries == {q for q, _, _ in qrels}
+
+
+def fake_checkpoint(run: Path, step: int, complete: bool = True) -> None:
+    folder = run / f"checkpoint-{step}"
+    folder.mkdir(parents=True)
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    if complete:
+        (folder / "splare_config.json").write_text("{}")
+
+
+def fake_results(work: Path, values: dict[str, float], bm25: float | None = None) -> None:
+    """A results.json as eval.beir writes it, one dataset per entry of ``values``."""
+    work.mkdir(parents=True)
+    row = lambda v: {m: v for m in learning_curve.METRICS}  # noqa: E731
+    results = {name: {"splare": row(v), **({"bm25-flat": row(bm25)} if bm25 is not None else {})}
+               for name, v in values.items()}
+    (work / "results.json").write_text(json.dumps(results))
+
+
+def test_learning_curve_scores_each_step_once_and_averages_languages(tmp_path):
+    run, out, work = tmp_path / "run", tmp_path / "out", tmp_path / "work"
+    fake_checkpoint(run, 40)
+    fake_checkpoint(run, 80)
+    fake_checkpoint(run, 120, complete=False)  # still being written: not scored
+    assert [s for s, _ in learning_curve.checkpoints(run)] == [40, 80]
+    fake_results(work / "step-0", {"x/ja": 0.5, "x/sv": 0.7}, bm25=0.9)
+    fake_results(work / "step-80", {"x/ja": 0.6, "x/sv": 0.9})
+    (run / "train_log.jsonl").write_text("".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in (5, 10)))
+    args = ["--run", str(run), "--dev", "unused", "--out", str(out), "--work", str(work), "--every", "80"]
+    assert learning_curve.main(args) == 0
+    points = json.loads((out / "curve.json").read_text())["points"]
+    assert [p["step"] for p in points] == [0, 80]  # step 40 is not a multiple of --every
+    assert points[0]["ndcg_cut_10"] == 0.6 and points[0]["bm25"]["ndcg_cut_10"] == 0.9
+    assert points[1]["ndcg_cut_10_by_dataset"] == {"ja": {"splare": 0.6}, "sv": {"splare": 0.9}}
+    assert points[1]["ndcg_cut_10"] == 0.75
+    assert "Best checkpoint by dev nDCG@10: step 80 (0.7500)" in (out / "curve.md").read_text()
+    assert (out / "curve.png").stat().st_size > 10_000
+    (work / "step-80" / "results.json").unlink()  # a kept point is never scored again
+    assert learning_curve.main(args) == 0
