@@ -6,7 +6,8 @@ Each ``checkpoint-N`` (and the final ``model``) of ``--run`` not scored yet is s
 ``eval.beir`` on the dev set (Lucene impact search, exact: the numbers of the short runs' tables);
 the base model (step 0, with Pyserini BM25 beside it) is scored once. One JSON per step is kept
 under ``OUT/steps/`` (commit it: a lost machine loses no point), then ``OUT/curve.md`` and
-``OUT/curve.png`` are written from all of them.
+``OUT/curve.png`` are written from all of them, and the run's training log is kept under
+``OUT/logs/`` (merged with the kept one: a run resumed on a new machine logs only its own steps).
 """
 from __future__ import annotations
 
@@ -50,11 +51,19 @@ def score(model: Path | str, dev: Path, work: Path, with_bm25: bool) -> dict:
     return rows
 
 
-def train_log_losses(run: Path) -> dict[int, float]:
-    path = run / "train_log.jsonl"
-    if not path.exists():
-        return {}
-    return {e["step"]: e["loss"] for e in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if "loss" in e}
+def merged_train_log(run: Path, kept: Path) -> list[dict]:
+    """The run's ``train_log.jsonl`` after the kept copy's entries of earlier steps: a run restored
+    on a new machine logs only the steps it trained, the kept copy (committed) has the others."""
+    def read(path: Path) -> list[dict]:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+    current, earlier = read(run / "train_log.jsonl"), read(kept)
+    first = min((e["step"] for e in current), default=None)
+    merged = [e for e in earlier if first is None or e["step"] < first] + current
+    if merged:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text("".join(json.dumps(e) + "\n" for e in merged), encoding="utf-8")
+    return merged
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         target.write_text(json.dumps(point, indent=2) + "\n", encoding="utf-8")
         print(f"step {step}: nDCG@10 {point['ndcg_cut_10']:.4f}", flush=True)
     points = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(steps_dir.glob("step-*.json"))]
-    write_report(points, train_log_losses(run), out, args.examples_per_step, args.title,
+    log = merged_train_log(run, out / "logs" / "train_log.jsonl")
+    for name in ("train_config.yaml", "train_summary.json"):
+        if (run / name).exists():
+            (out / "logs" / name).write_bytes((run / name).read_bytes())
+    losses = {e["step"]: e["loss"] for e in log if "loss" in e}
+    write_report(points, losses, out, args.examples_per_step, args.title,
                  " ".join(["python -m eval.learning_curve", *(argv or sys.argv[1:])]))
     return 0
 

@@ -73,5 +73,9 @@ def test_learning_curve_scores_each_step_once_and_averages_languages(tmp_path):
     assert points[1]["ndcg_cut_10"] == 0.75
     assert "Best checkpoint by dev nDCG@10: step 80 (0.7500)" in (out / "curve.md").read_text()
     assert (out / "curve.png").stat().st_size > 10_000
+    assert [e["step"] for e in map(json.loads, (out / "logs" / "train_log.jsonl").open())] == [5, 10]
     (work / "step-80" / "results.json").unlink()  # a kept point is never scored again
-    assert learning_curve.main(args) == 0
+    (run / "train_log.jsonl").write_text(json.dumps({"step": 10, "loss": 0.5}) + "\n" + json.dumps({"step": 15, "loss": 0.2}) + "\n")
+    assert learning_curve.main(args) == 0  # a resumed run's log (from step 10) after the kept steps before it
+    assert [(e["step"], e["loss"]) for e in map(json.loads, (out / "logs" / "train_log.jsonl").open())] == [
+        (5, 0.2), (10, 0.5), (15, 0.2)]
