@@ -66,6 +66,23 @@ def merged_train_log(run: Path, kept: Path) -> list[dict]:
     return merged
 
 
+def training_costs(log: list[dict], per_step: int) -> dict | None:
+    """CPU hours, wall hours, training queries/s and peak RSS of the logged training, summed over
+    its processes (a resumed session is a new process: its CPU-seconds counter starts again)."""
+    timed = [e for e in log if "cpu_seconds" in e and "time" in e]
+    if len(timed) < 2:
+        return None
+    cpu = wall = steps = 0.0
+    for before, after in zip(timed, timed[1:]):
+        if after["cpu_seconds"] >= before["cpu_seconds"] and after["step"] > before["step"]:  # same process
+            cpu += after["cpu_seconds"] - before["cpu_seconds"]
+            wall += after["time"] - before["time"]
+            steps += after["step"] - before["step"]
+    return {"cpu_hours": round(cpu / 3600, 2), "wall_hours": round(wall / 3600, 2), "steps_timed": int(steps),
+            "queries_per_second": round(steps * per_step / wall, 3) if wall else None,
+            "peak_rss_gb": max(e.get("peak_rss_gb", 0) for e in timed)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, help="the training run's output_dir")
@@ -101,12 +118,13 @@ def main(argv: list[str] | None = None) -> int:
         if (run / name).exists():
             (out / "logs" / name).write_bytes((run / name).read_bytes())
     losses = {e["step"]: e["loss"] for e in log if "loss" in e}
-    write_report(points, losses, out, args.examples_per_step, args.title,
+    write_report(points, losses, training_costs(log, args.examples_per_step), out, args.examples_per_step, args.title,
                  " ".join(["python -m eval.learning_curve", *(argv or sys.argv[1:])]))
     return 0
 
 
-def write_report(points: list[dict], losses: dict[int, float], out: Path, per_step: int, title: str, command: str) -> None:
+def write_report(points: list[dict], losses: dict[int, float], costs: dict | None, out: Path, per_step: int, title: str,
+                 command: str) -> None:
     bm25 = next((p["bm25"] for p in points if "bm25" in p), None)
     best = max((p for p in points if p["step"] > 0), key=lambda p: p["ndcg_cut_10"], default=None)
     lines = ["# Learning curve: dev scores of every checkpoint", "",
@@ -117,8 +135,13 @@ def write_report(points: list[dict], losses: dict[int, float], out: Path, per_st
         lines.append("| Pyserini BM25 flat (same dev) | | " + " | ".join(f"{bm25[m]:.4f}" for m in METRICS) + " |")
     if best:
         lines += ["", f"Best checkpoint by dev nDCG@10: step {best['step']} ({best['ndcg_cut_10']:.4f})."]
+    if costs:
+        lines += ["", f"Training so far (from the log, every session summed; dev scoring not included): "
+                      f"{costs['cpu_hours']} CPU hours, {costs['wall_hours']} wall hours over {costs['steps_timed']} "
+                      f"timed steps, {costs['queries_per_second']} training queries/s, peak RSS {costs['peak_rss_gb']} GB."]
     (out / "curve.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out / "curve.json").write_text(json.dumps({"command": command, "points": points}, indent=2) + "\n", encoding="utf-8")
+    (out / "curve.json").write_text(json.dumps({"command": command, "points": points, "training": costs}, indent=2) + "\n",
+                                    encoding="utf-8")
 
     import matplotlib
 

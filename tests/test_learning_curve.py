@@ -79,3 +79,15 @@ def test_learning_curve_scores_each_step_once_and_averages_languages(tmp_path):
     assert learning_curve.main(args) == 0  # a resumed run's log (from step 10) after the kept steps before it
     assert [(e["step"], e["loss"]) for e in map(json.loads, (out / "logs" / "train_log.jsonl").open())] == [
         (5, 0.2), (10, 0.5), (15, 0.2)]
+
+
+def test_training_costs_sum_the_sessions_of_a_resumed_run():
+    log = [{"step": 5, "time": 100.0, "cpu_seconds": 50.0, "peak_rss_gb": 3.0},
+           {"step": 10, "time": 200.0, "cpu_seconds": 150.0, "peak_rss_gb": 3.5},
+           {"step": 10, "time": 210.0, "cpu_seconds": 151.0},  # an end-of-run summary line at the same step
+           {"step": 15, "time": 5000.0, "cpu_seconds": 20.0, "peak_rss_gb": 3.2},  # resumed: a new process
+           {"step": 20, "time": 5100.0, "cpu_seconds": 120.0, "peak_rss_gb": 3.4},
+           {"step": 25, "loss": 0.3}]  # a line written before the log was timed
+    costs = learning_curve.training_costs(log, per_step=16)
+    assert costs == {"cpu_hours": round(200 / 3600, 2), "wall_hours": round(200 / 3600, 2), "steps_timed": 10,
+                     "queries_per_second": 0.8, "peak_rss_gb": 3.5}

@@ -3,6 +3,8 @@ a collator with separate query/document length caps."""
 from __future__ import annotations
 
 import json
+import resource
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +13,9 @@ from transformers import TrainerCallback
 
 
 class JsonlLogCallback(TrainerCallback):
-    """Append every log entry (loss terms, FLOPS weights, active latents, lr) with its step to a JSONL file."""
+    """Append every log entry (loss terms, FLOPS weights, active latents, lr) with its step to a JSONL
+    file, with the wall-clock time and the process's CPU seconds and peak RSS so far (a campaign's
+    throughput and CPU hours are read back from the log, across resumed sessions)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -20,7 +24,10 @@ class JsonlLogCallback(TrainerCallback):
         if logs is None or not state.is_world_process_zero:
             return
         with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **logs}) + "\n")
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            handle.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **logs, "time": round(time.time(), 1),
+                                     "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+                                     "peak_rss_gb": round(usage.ru_maxrss / 2**20, 2)}) + "\n")
 
 
 class SplareConfigOnSave(TrainerCallback):
