@@ -180,6 +180,21 @@ class Stop(Exception):
     """Stands for a kill right after a checkpoint was written."""
 
 
+def train_until_killed(monkeypatch, callback, config: str, step: int) -> None:
+    """Run the training CLI and stop it (as a kill would) right after ``callback``'s save at ``step``."""
+    original_on_save = callback.on_save
+
+    def on_save(self, args, state, control, **kwargs):
+        original_on_save(self, args, state, control, **kwargs)
+        if state.global_step == step:
+            raise Stop
+
+    monkeypatch.setattr(callback, "on_save", on_save)
+    with pytest.raises(Stop):
+        main(["--config", config])
+    monkeypatch.undo()
+
+
 def test_resume_continues_an_interrupted_run_like_an_uninterrupted_one(tmp_path, monkeypatch, capsys, tiny_model_dir,
                                                                        toy_triples):
     source = tmp_path / "triples.tsv"
@@ -189,17 +204,7 @@ def test_resume_continues_an_interrupted_run_like_an_uninterrupted_one(tmp_path,
 
     out = tmp_path / "run"
     config = write_config(tmp_path / "config.yaml", tiny_model_dir, source, out)  # max_steps 4, save_steps 2
-    original_on_save = SplareConfigOnSave.on_save
-
-    def on_save(self, args, state, control, **kwargs):
-        original_on_save(self, args, state, control, **kwargs)
-        if state.global_step == 2:
-            raise Stop
-
-    monkeypatch.setattr(SplareConfigOnSave, "on_save", on_save)
-    with pytest.raises(Stop):
-        main(["--config", config])
-    monkeypatch.undo()
+    train_until_killed(monkeypatch, SplareConfigOnSave, config, step=2)
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"] and not (out / "model").exists()
     assert logged_steps(out) == [1, 2]
     data = (out / "train_data.jsonl").read_bytes()
@@ -241,17 +246,7 @@ def test_a_lost_output_dir_resumes_from_the_kept_light_checkpoint(tmp_path, monk
     out, kept = tmp_path / "run", tmp_path / "kept"
     config = write_config(tmp_path / "config.yaml", tiny_model_dir, toy_triples, out,
                           train={"keep_checkpoint": str(kept)})
-    original_on_save = KeepLightCheckpoint.on_save
-
-    def on_save(self, args, state, control, **kwargs):
-        original_on_save(self, args, state, control, **kwargs)
-        if state.global_step == 2:
-            raise Stop
-
-    monkeypatch.setattr(KeepLightCheckpoint, "on_save", on_save)
-    with pytest.raises(Stop):
-        main(["--config", config])
-    monkeypatch.undo()
+    train_until_killed(monkeypatch, KeepLightCheckpoint, config, step=2)
     names = {p.relative_to(kept).as_posix() for p in kept.rglob("*")}
     assert "trainer_state.json" in names and "scheduler.pt" in names and "splare_config.json" in names
     assert not {"optimizer.pt", "1_SAELatents"} & names
