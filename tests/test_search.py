@@ -38,7 +38,7 @@ def test_one_call_searcher_gives_pyserinis_hits_and_the_cli_uses_it(toy, tiny_mo
     from pyserini.search.lucene import LuceneImpactSearcher
 
     from splare_pyserini.lucene import searching as search
-    from splare_pyserini.lucene.impact_searcher import SplareImpactSearcher, java_impact_query
+    from splare_pyserini.lucene.impact_searcher import ImpactHit, SplareImpactSearcher, java_impact_query
     from splare_pyserini.lucene.query_encoders import SplareQueryEncoder
 
     data, work = toy
@@ -56,8 +56,9 @@ def test_one_call_searcher_gives_pyserinis_hits_and_the_cli_uses_it(toy, tiny_mo
                    {q: [(h.docid, h.score) for h in v] for q, v in theirs.items()}
             assert sum(map(len, mine.values())) > 0
         assert hasattr(ours.object, "_search") and hasattr(ours.object, "intToFloat")  # the direct path runs here
-        hit = ours.search(texts[0], k=1)[0]  # Anserini's ScoredDoc, stored document included
-        assert hit.lucene_document.get("id") == hit.docid
+        hit = ours.search(texts[0], k=1)[0]  # hits read in one call; the stored document on demand
+        assert isinstance(hit, ImpactHit) and hit.lucene_document.get("id") == hit.docid
+        assert hit.lucene_docid == stock.search(texts[0], k=1)[0].lucene_docid
     query = java_impact_query({"f1": 7, "w_ab\"c": 300})  # JSON escaping
     assert query.size() == 2 and query.get('w_ab"c') == 300 and query.get("f1") == 7
     from pyserini.search.lucene import _impact_searcher
@@ -149,6 +150,33 @@ def test_mismatched_run_is_warned_with_counts(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         assert check_run_against_qrels(tmp_path / "qrels", tmp_path / "run") == (2, 2)
     assert "2 queries have no qrels" in caplog.text and "2 judged queries retrieved nothing" in caplog.text
+
+
+def test_hits_read_in_one_call_break_ties_as_anserini_does(tmp_path):
+    """Many equal scores (each document three times under other ids, small weights): the one-call
+    hits give Anserini's own ``search(Map, k)`` docids and tie-adjusted float scores exactly."""
+    from pyserini.search.lucene import LuceneImpactSearcher
+
+    from splare_pyserini.lucene import pyserini_cli as lucene
+    from splare_pyserini.lucene.impact_searcher import ImpactHit, java_impact_query, search_java_query
+
+    vectors = tmp_path / "vectors"
+    vectors.mkdir()
+    rows = [{"id": f"d{copy}-{i:02d}", "contents": "", "vector": {f"f{j}": 1 + (i * j) % 3 for j in range(i % 4, 6)}}
+            for i in range(12) for copy in range(3)]
+    (vectors / "part-0.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    lucene.index_impact(vectors, tmp_path / "index")
+    searcher = LuceneImpactSearcher(str(tmp_path / "index"), None, min_idf=-1)
+    queries = [{"f1": 2, "f3": 1}, {"f0": 1, "f2": 3, "f4": 2, "f5": 1}, {"f5": 4}]
+    search_java_query(searcher.object, java_impact_query(queries[0]), 5)  # the first call creates Anserini's IndexSearcher
+    for query in queries:
+        for k in (1, 7, 20, 36):
+            mine = search_java_query(searcher.object, java_impact_query(query), k)
+            theirs = searcher.object.search(java_impact_query(query), k)
+            assert all(isinstance(h, ImpactHit) for h in mine)
+            assert [(h.docid, h.lucene_docid, h.score) for h in mine] == [(h.docid, h.lucene_docid, h.score) for h in theirs]
+    scores = [h.score for h in searcher.object.search(java_impact_query(queries[1]), 36)]
+    assert len(set(scores)) > 10 and any(s != round(s) for s in scores)  # ties were adjusted: the check means something
 
 
 def test_the_direct_impact_search_falls_back_to_anserinis_call():
