@@ -163,3 +163,16 @@ def adjust_score_ties(scores: np.ndarray) -> list[float]:
             i += 1
         resume = i  # out[i] stays rounded[i]: the chain is over
     return out.tolist()
+
+
+def search_encoded(searcher, impacts: dict[str, int], k: int = 10):
+    """``searcher.search`` for a query already encoded (and min_idf-filtered, as Pyserini does),
+    without encoding it again: the same Java call, the same hits."""
+    return search_java_query(searcher.object, java_impact_query(impacts), k)
+
+
+class PreEncodedQueries:
+    """The query encoder of a searcher that is only given encoded queries (:func:`search_encoded`)."""
+
+    def encode(self, text: str, **kwargs):
+        raise RuntimeError("this searcher is given encoded queries only (search_encoded)")

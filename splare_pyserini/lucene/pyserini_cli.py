@@ -24,6 +24,11 @@ logger = logging.getLogger(__name__)
 def pyserini(module: str, *args: str, log: Path | None = None) -> list[str]:
     """Run ``python -m <module> args`` (in the :func:`~splare_pyserini.lucene.cli_runner.shared_worker`
     of the enclosing block, if any); raise with the tail of its output when it fails."""
+    return pyserini_output(module, *args, log=log)[0]
+
+
+def pyserini_output(module: str, *args: str, log: Path | None = None) -> tuple[list[str], str]:
+    """:func:`pyserini`, also returning the command's output (stdout and stderr, Java's included)."""
     from splare_pyserini.lucene import cli_runner
 
     java_env.configure()
@@ -44,7 +49,7 @@ def pyserini(module: str, *args: str, log: Path | None = None) -> list[str]:
             log.write_text(f"$ {shlex.join(cmd)}\n{output}", encoding="utf-8")
     if returncode != 0:
         raise RuntimeError(f"{module} failed (exit {returncode}):\n{output[-3000:]}")
-    return cmd
+    return cmd, output
 
 
 def index_impact(vectors_dir: Path, index_dir: Path, threads: int = 2, log: Path | None = None,

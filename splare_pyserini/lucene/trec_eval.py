@@ -6,14 +6,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from splare_pyserini.lucene import java_env
 from splare_pyserini.io.readers import read_qrels
+from splare_pyserini.lucene import java_env
+from splare_pyserini.lucene.pyserini_cli import pyserini_output
 
 logger = logging.getLogger(__name__)
 
@@ -61,15 +59,13 @@ def trec_eval(qrels: Path, run: Path, metrics: list[str]) -> dict[str, float]:
             measures.setdefault(base, []).extend([param] if param else [])
         for base, params in measures.items():
             flags += ["-m", f"{base}.{','.join(params)}" if params else base]
-        cmd = [sys.executable, "-m", "pyserini.eval.trec_eval", *flags, str(qrels), str(run)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
-        if proc.returncode != 0:
-            raise RuntimeError(f"trec_eval failed on {run}: {proc.stderr[-2000:]}")
-        rows = {m.group(1): float(m.group(2)) for m in map(_LINE.match, map(str.strip, proc.stdout.splitlines())) if m}
+        # Pyserini's own CLI, in the shared worker when there is one (no JVM start per call)
+        _, output = pyserini_output("pyserini.eval.trec_eval", *flags, str(qrels), str(run))
+        rows = {m.group(1): float(m.group(2)) for m in map(_LINE.match, map(str.strip, output.splitlines())) if m}
         for metric in group:
             name = METRICS[metric][0].replace(".", "_")
             if name not in rows:
-                raise RuntimeError(f"trec_eval printed no '{name} all' row for {run}:\n{proc.stdout[-2000:]}")
+                raise RuntimeError(f"trec_eval printed no '{name} all' row for {run}:\n{output[-2000:]}")
             results[metric] = rows[name]
     return results
 
