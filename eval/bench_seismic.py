@@ -47,6 +47,12 @@ def repeated_collection(src: Path, dst: Path, times: int) -> Path:
     return dst
 
 
+def repeated_qrels(qrels: dict, times: int) -> dict:
+    """The qrels of a repeated collection: every copy ``ID#r`` of a judged document is judged as it is."""
+    return {q: {(d if r == 0 else f"{d}#{r}"): rel for d, rel in docs.items() for r in range(times)}
+            for q, docs in qrels.items()}
+
+
 def timed(searcher_fn, qids: list[str], depths, repeats: int) -> dict:
     """p50 ms per depth and the k=10 run ({qid: {docid: score}}), one query at a time."""
     row, run = {}, {}
@@ -115,7 +121,7 @@ def bench_corpus(name: str, splare_vectors: Path, splare_index: Path, bm25_index
                 seismic.query_cut, seismic.heap_factor = cut, heap
                 runs[system_name(build, cut, heap)] = timed(lambda q, k: seismic.search_vector(queries[q], k), qids,
                                                             DEPTHS, repeats)
-        del seismic
+        seismic = None  # closes the index before its folder goes
         shutil.rmtree(seismic_dir, ignore_errors=True)  # an index per build point: keep the disk small
     exact = runs["splare-lucene"]["run"]
     for system, measured in runs.items():
@@ -152,15 +158,18 @@ def plot(result: dict, dataset: str, out: Path) -> None:
             ax.plot(DEPTHS, [row[f"p50_ms@{k}"] for k in DEPTHS], marker="o", label=f"{system} ({corpus})")
     ax.set_xscale("log")
     save(fig, ax, out / f"seismic.{dataset}.depth.png", "hits (k)", "p50 ms per query (1 thread)")
-    first = corpora["1x"]["systems"]
-    if "ndcg@10" in first["bm25-flat"]:
+    for corpus, measured in corpora.items():  # quality vs speed wherever the corpus was judged
+        systems = measured["systems"]
+        if "ndcg@10" not in systems["splare-lucene"]:
+            continue
         fig, ax = figure()
-        points = {n: r for n, r in first.items() if n.startswith("seismic")}
+        points = {n: r for n, r in systems.items() if n.startswith("seismic")}
         ax.scatter([r["p50_ms@10"] for r in points.values()], [r["ndcg@10"] for r in points.values()],
                    label="SPLARE, Seismic (knob sweep)", marker="x")
         for name in ("splare-lucene", "bm25-flat"):
-            ax.scatter([first[name]["p50_ms@10"]], [first[name]["ndcg@10"]], label=name, marker="o")
-        save(fig, ax, out / f"seismic.{dataset}.quality.png", "p50 ms per query at k=10 (1 thread)", "nDCG@10")
+            ax.scatter([systems[name]["p50_ms@10"]], [systems[name]["ndcg@10"]], label=name, marker="o")
+        suffix = "" if corpus == "1x" else f".{corpus}"
+        save(fig, ax, out / f"seismic.{dataset}{suffix}.quality.png", "p50 ms per query at k=10 (1 thread)", "nDCG@10")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="build knob sweep: mean postings kept per latent (default: the shipped value only)")
     parser.add_argument("--summary-energies", type=float, nargs="+", default=None,
                         help="build knob sweep: the share of a block's mass its summary keeps (default: shipped)")
+    parser.add_argument("--sweep-scaled", action="store_true",
+                        help="run the whole knob sweep on the --scale corpus too (its copies of a judged document judged)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -192,10 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     heaps = sorted(set(args.heap_factors) | {shipped.heap_factor})
     splare_index, bm25_index = minimal_indexes(work)
     start = time.perf_counter()
+    points = build_points(args.n_postings or [shipped.n_postings], args.summary_energies or [shipped.summary_energy])
     result["corpora"]["1x"] = bench_corpus("1x", work / "splare-vectors", splare_index, bm25_index, encoded, texts,
-                                           qrels, cuts, heaps, args.repeats, work,
-                                           build_points(args.n_postings or [shipped.n_postings],
-                                                        args.summary_energies or [shipped.summary_energy]))
+                                           qrels, cuts, heaps, args.repeats, work, points)
     if args.scale > 1:
         from splare_pyserini.lucene.pyserini_cli import index_bm25, index_impact
 
@@ -209,10 +219,17 @@ def main(argv: list[str] | None = None) -> int:
         result["lucene_build_seconds_" + tag] = round(time.perf_counter() - t, 1)
         if not any(bm25_scaled.glob("segments_*")):
             index_bm25(collection, bm25_scaled, threads=1, store=False)
-        result["corpora"][tag] = bench_corpus(tag, vectors, lucene_index, bm25_scaled, encoded, texts, None,
-                                              [shipped.query_cut], [shipped.heap_factor], args.repeats, work)
+        if args.sweep_scaled:  # the whole sweep on the larger corpus, judged copies judged as the original
+            result["corpora"][tag] = bench_corpus(tag, vectors, lucene_index, bm25_scaled, encoded, texts,
+                                                  repeated_qrels(qrels, args.scale) if qrels else None, cuts, heaps,
+                                                  args.repeats, work, points)
+        else:
+            result["corpora"][tag] = bench_corpus(tag, vectors, lucene_index, bm25_scaled, encoded, texts, None,
+                                                  [shipped.query_cut], [shipped.heap_factor], args.repeats, work)
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["chosen_on_this_set"] = choose(result["corpora"]["1x"]) if qrels else None
+    if args.sweep_scaled and qrels and args.scale > 1:
+        result[f"chosen_on_this_set_{args.scale}x"] = choose(result["corpora"][f"{args.scale}x"])
     print(json.dumps(result, indent=2))
     if args.out:
         out = Path(args.out)

@@ -150,6 +150,15 @@ def test_bench_seismic(beir_run, tmp_path):
     assert result["chosen_on_this_set"] and result["chosen_on_this_set"].startswith("seismic")
     assert_png(out / "seismic.mini.depth.png") and assert_png(out / "seismic.mini.quality.png")
 
+    swept = tmp_path / "swept"  # --sweep-scaled: every point on the repeated corpus too, judged through its copies
+    assert bench_seismic.main([*argv[:-1], str(swept), "--sweep-scaled"]) == 0
+    two = json.loads((swept / "seismic.mini.json").read_text())["corpora"]["2x"]["systems"]
+    assert "seismic[n_postings=5] cut=3 heap=1.0" in two and 0 <= two["splare-lucene"]["ndcg@10"] <= 1
+    assert two["bm25-flat"]["ndcg@10"] > 0  # the copies of judged documents count as judged
+    assert json.loads((swept / "seismic.mini.json").read_text())["chosen_on_this_set_2x"].startswith("seismic")
+    assert_png(swept / "seismic.mini.2x.quality.png")
+    assert bench_seismic.repeated_qrels({"q": {"d": 1}}, 3) == {"q": {"d": 1, "d#1": 1, "d#2": 1}}
+
 
 # --- eval.bench_latency ----------------------------------------------------------------------------------
 
