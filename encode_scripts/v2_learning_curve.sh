@@ -5,7 +5,7 @@
 #   - SQuAD: held-out articles 400-414, 400 questions (eval.teacher_comparison prepare, seed 0: the
 #     dev set of the short runs' tables), every checkpoint;
 #   - multilingual: held-out multilingual-qa articles, 18 languages (eval.multilingual_dev), every
-#     160 steps (it encodes ~3,400 paragraphs).
+#     640 steps (it encodes ~3,400 paragraphs: ~15 minutes of a free core, about once a session).
 #   OMP_NUM_THREADS=1 nohup nice -n 15 encode_scripts/v2_learning_curve.sh > runs/v2-curve.log 2>&1 &
 set -euo pipefail
 RUN=${1:-runs/v2}
@@ -19,7 +19,7 @@ SHIPPED=splare_pyserini/models/splare-gemma3-270m/training/train_data.jsonl.gz
 curve() {
   python -m eval.learning_curve --run "$RUN" --dev "$WORK/dev" --out eval/results/v2-run
   python -m eval.learning_curve --run "$RUN" --dev "$WORK/multilingual" --out eval/results/v2-run/multilingual-dev \
-    --work "$RUN/ml-dev-scores" --every 160 --title "held-out multilingual-qa articles, mean of 18 languages"
+    --work "$RUN/ml-dev-scores" --every 640 --title "held-out multilingual-qa articles, mean of 18 languages"
 }
 while pgrep -f "train_configs/v2.yaml" >/dev/null; do
   curve
