@@ -59,7 +59,8 @@ def trec_eval(qrels: Path, run: Path, metrics: list[str]) -> dict[str, float]:
             measures.setdefault(base, []).extend([param] if param else [])
         for base, params in measures.items():
             flags += ["-m", f"{base}.{','.join(params)}" if params else base]
-        # Pyserini's own CLI, in the shared worker when there is one (no JVM start per call)
+        # Pyserini's own CLI, in the shared worker when there is one (its imports once; trec_eval itself
+        # is still one `java` process per call, started by Pyserini)
         _, output = pyserini_output("pyserini.eval.trec_eval", *flags, str(qrels), str(run))
         rows = {m.group(1): float(m.group(2)) for m in map(_LINE.match, map(str.strip, output.splitlines())) if m}
         for metric in group:
