@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from splare_pyserini.io.readers import read_corpus, read_qrels, read_topics
-from splare_pyserini.training.data import read_id_list, write_corpus
+from splare_pyserini.training.data import read_id_list, write_beir_folder
 
 
 def build(train: Path, heldout: set[str], out: Path, queries_per_language: int, seed: int,
@@ -44,14 +44,8 @@ def build(train: Path, heldout: set[str], out: Path, queries_per_language: int, 
             padding = random.Random(seed).sample(sorted(entry["others"]), min(min_documents - held, len(entry["others"])))
             entry["docs"].update({d: entry["others"][d] for d in padding})
         qids = sorted(random.Random(seed).sample(sorted(entry["qrels"]), min(queries_per_language, len(entry["qrels"]))))
-        target = out / language
-        (target / "qrels").mkdir(parents=True, exist_ok=True)
-        write_corpus(target / "corpus.jsonl", sorted(entry["docs"].items()))
-        with open(target / "queries.jsonl", "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps({"_id": q, "text": entry["queries"][q]}, ensure_ascii=False) + "\n" for q in qids)
-        with open(target / "qrels" / "test.tsv", "w", encoding="utf-8") as handle:
-            handle.write("query-id\tcorpus-id\tscore\n")
-            handle.writelines(f"{q}\t{d}\t{r}\n" for q in qids for d, r in sorted(entry["qrels"][q].items()))
+        write_beir_folder(out / language, sorted(entry["docs"].items()),
+                          ((q, entry["queries"][q]) for q in qids), entry["qrels"])
         summary[language] = {"sets": entry["sets"], "documents": len(entry["docs"]), "held_out_documents": held,
                              "queries": len(qids)}
     (out / "README.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

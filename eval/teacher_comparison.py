@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from splare_pyserini.io.readers import read_corpus, read_qrels, read_topics
-from splare_pyserini.training.data import read_examples, write_corpus, write_examples
+from splare_pyserini.training.data import read_examples, write_beir_folder, write_corpus, write_examples
 
 HELD_OUT_FIRST_ARTICLE = 400  # SQuAD articles 400+ were held out of SAE training for dev use
 RUNS = [("zeroshot", "zero-shot (no training)"), ("infonce", "InfoNCE, 1 BM25 hard negative"),
@@ -64,7 +64,7 @@ def held_out(docid: str | None, last_article: int | None = None) -> bool:
 
 def prepare(args: argparse.Namespace) -> None:
     work = Path(args.work)
-    (work / "dev" / "qrels").mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     rows = [ex for ex in read_examples(args.examples)
             if not held_out(ex.pos_id) and not any(held_out(n) for n in ex.neg_ids)]
     for ex in rows:
@@ -79,13 +79,8 @@ def prepare(args: argparse.Namespace) -> None:
     qrels = {q: d for q, d in read_qrels(squad / "qrels" / "train.tsv").items()
              if any(held_out(docid, last) for docid in d)}
     qids = set(random.Random(args.seed).sample(sorted(qrels), min(args.dev_queries, len(qrels))))
-    write_corpus(work / "dev" / "corpus.jsonl", ((r.docid, r.text) for r in docs))
-    with open(work / "dev" / "queries.jsonl", "w", encoding="utf-8") as out:
-        out.writelines(json.dumps({"_id": r.docid, "text": r.text}, ensure_ascii=False) + "\n"
-                       for r in read_topics(squad / "queries.jsonl") if r.docid in qids)
-    with open(work / "dev" / "qrels" / "test.tsv", "w", encoding="utf-8") as out:
-        out.write("query-id\tcorpus-id\tscore\n")
-        out.writelines(f"{q}\t{d}\t{r}\n" for q in sorted(qids) for d, r in sorted(qrels[q].items()))
+    write_beir_folder(work / "dev", ((r.docid, r.text) for r in docs),
+                      ((r.docid, r.text) for r in read_topics(squad / "queries.jsonl") if r.docid in qids), qrels)
     print(f"{len(keep)} training examples (of {len(rows)} outside the held-out articles); "
           f"dev: {len(docs)} paragraphs of articles {HELD_OUT_FIRST_ARTICLE}-{last}, {len(qids)} questions")
 

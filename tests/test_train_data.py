@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from splare_pyserini.io.readers import InputFormatError
+from splare_pyserini.io.readers import InputFormatError, read_corpus, read_qrels, read_topics
 from splare_pyserini.training.config import TrainConfig
 from splare_pyserini.training.data import (
     Example,
@@ -20,6 +20,7 @@ from splare_pyserini.training.data import (
     read_teacher_scores,
     read_triples,
     teacher_labels,
+    write_beir_folder,
     write_examples,
 )
 
@@ -387,3 +388,12 @@ def test_an_answer_found_in_every_document_does_not_block_negatives(tmp_path):
                         seed=0, answers={"q": ["n"], "r": ["about bilmerker and more"]})
     assert len(rows[0].neg_ids) == 2 and not {"d0", "d2"} & set(rows[0].neg_ids)
     assert len(rows[1].neg_ids) == 2 and "d1" not in rows[1].neg_ids
+
+
+def test_a_written_beir_folder_reads_back_with_only_its_queries_judgements(tmp_path):
+    qrels = {"q2": {"d1": 1, "d0": 2}, "q1": {"d0": 1}, "q9": {"d1": 1}}
+    write_beir_folder(tmp_path / "set", [("d0", "first \u00e9"), ("d1", "second")],
+                      [("q2", "why?"), ("q1", "what?")], qrels)
+    assert [(r.docid, r.text) for r in read_corpus(tmp_path / "set" / "corpus.jsonl")] == [("d0", "first \u00e9"), ("d1", "second")]
+    assert [(r.docid, r.text) for r in read_topics(tmp_path / "set" / "queries.jsonl")] == [("q2", "why?"), ("q1", "what?")]
+    assert read_qrels(tmp_path / "set" / "qrels" / "test.tsv") == {"q1": {"d0": 1}, "q2": {"d0": 2, "d1": 1}}

@@ -172,6 +172,19 @@ def write_corpus(path: Path, docs) -> None:
         out.writelines(json.dumps({"_id": d, "title": "", "text": t}, ensure_ascii=False) + "\n" for d, t in docs)
 
 
+def write_beir_folder(folder: Path, docs, queries, qrels: dict[str, dict[str, int]]) -> None:
+    """A BEIR test folder: ``corpus.jsonl`` of (docid, text), ``queries.jsonl`` of (qid, text) in
+    the order given, and ``qrels/test.tsv`` with the judgements of those queries (qids sorted)."""
+    (folder / "qrels").mkdir(parents=True, exist_ok=True)
+    write_corpus(folder / "corpus.jsonl", docs)
+    queries = list(queries)
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as out:
+        out.writelines(json.dumps({"_id": q, "text": t}, ensure_ascii=False) + "\n" for q, t in queries)
+    with open(folder / "qrels" / "test.tsv", "w", encoding="utf-8") as out:
+        out.write("query-id\tcorpus-id\tscore\n")
+        out.writelines(f"{q}\t{d}\t{r}\n" for q in sorted(q for q, _ in queries) for d, r in sorted(qrels[q].items()))
+
+
 def read_id_list(path: str | Path) -> set[str]:
     """Ids one per line (blank lines and ``#`` comments skipped)."""
     path = Path(path)
