@@ -179,6 +179,36 @@ def test_hits_read_in_one_call_break_ties_as_anserini_does(tmp_path):
     assert len(set(scores)) > 10 and any(s != round(s) for s in scores)  # ties were adjusted: the check means something
 
 
+def test_hits_past_the_kth_are_skipped_without_changing_the_top_k(tmp_path):
+    """The one-call search counts hits only up to k (Lucene then skips documents that cannot enter
+    the top k) and takes scores from the sort values: on 3,000 documents whose long posting lists
+    let Lucene skip, the hits equal Anserini's own ``search(Map, k)`` (1,000-hit count, second
+    scoring pass) at every depth."""
+    import random
+
+    from pyserini.search.lucene import LuceneImpactSearcher
+
+    from splare_pyserini.lucene import pyserini_cli as lucene
+    from splare_pyserini.lucene.impact_searcher import java_impact_query, search_java_query
+
+    rng = random.Random(0)
+    vectors = tmp_path / "vectors"
+    vectors.mkdir()
+    rows = [{"id": f"d{i}", "contents": "", "vector": {f"f{int(rng.paretovariate(0.7)) % 300}": rng.randint(1, 200)
+                                                        for _ in range(40)}} for i in range(3000)]
+    (vectors / "part-0.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    lucene.index_impact(vectors, tmp_path / "index")
+    searcher = LuceneImpactSearcher(str(tmp_path / "index"), None, min_idf=-1)
+    queries = [{f"f{j}": rng.randint(1, 120) for j in rng.sample(range(30), 12)} for _ in range(6)]
+    search_java_query(searcher.object, java_impact_query(queries[0]), 5)  # the first call creates Anserini's IndexSearcher
+    for query in queries:
+        for k in (1, 10, 100, 1000):
+            mine = search_java_query(searcher.object, java_impact_query(query), k)
+            theirs = searcher.object.search(java_impact_query(query), k)
+            assert len(mine) == k
+            assert [(h.docid, h.lucene_docid, h.score) for h in mine] == [(h.docid, h.lucene_docid, h.score) for h in theirs]
+
+
 def test_the_direct_impact_search_falls_back_to_anserinis_call():
     """With RM3/Rocchio on (their rerankers read the text query) or an Anserini without ``_search``,
     queries go through Anserini's own ``search(Map, k)``."""

@@ -92,9 +92,14 @@ class SplareImpactSearcher(LuceneImpactSearcher):
 def search_java_query(java_searcher, query_map, k: int):
     """Anserini's ``SimpleImpactSearcher.search(Map, k)`` minus its text query and its per-hit
     objects: the Lucene query built by its own generator, searched with its own sort and tie-break,
-    the hits read in one call (:func:`read_hits`). Anserini's ``_search`` (``ScoredDoc[]``) for the
-    first query of a searcher (it creates the ``IndexSearcher``) and with Lucene 8 scoring; Anserini's
-    own call where rerankers need the text or this Anserini lacks those members."""
+    the hits read in one call (:func:`read_hits`). Unlike Anserini's ``IndexSearcher.search(query, k,
+    sort, true)``, the collector stops counting hits at k instead of 1,000 (nothing here reports a
+    total), so Lucene skips non-competitive documents from the k-th hit on, and scores are the
+    relevance sort's values, not a second scoring pass over every hit (``populateScores``): the same
+    hits and float scores (tested), SciFact 1.25 -> 0.75 ms at 10 hits, 3.1 -> 1.5 ms at 1,000.
+    Anserini's ``_search`` (``ScoredDoc[]``) for the first query of a searcher (it creates the
+    ``IndexSearcher``) and with Lucene 8 scoring; Anserini's own call where rerankers need the text
+    or this Anserini lacks those members."""
     direct = getattr(java_searcher, "_search", None)
     if direct is None or not hasattr(java_searcher, "intToFloat") or java_searcher.use_rm3() or java_searcher.use_rocchio():
         return java_searcher.search(query_map, int(k))
@@ -102,8 +107,15 @@ def search_java_query(java_searcher, query_map, k: int):
     index_searcher = getattr(java_searcher, "searcher", None)
     if index_searcher is None or getattr(java_searcher, "backwardsCompatibilityLucene8", True):
         return direct(query, "", int(k))
-    top = index_searcher.search(query, int(k), java_searcher.BREAK_SCORE_TIES_BY_DOCID, True)
-    return read_hits(top, index_searcher)
+    manager = _top_field_collectors().createSharedManager(java_searcher.BREAK_SCORE_TIES_BY_DOCID, int(k), None, int(k))
+    return read_hits(index_searcher.search(query, manager), index_searcher)
+
+
+@functools.cache
+def _top_field_collectors():
+    from pyserini.pyclass import autoclass
+
+    return autoclass("org.apache.lucene.search.TopFieldCollector")
 
 
 @functools.cache
@@ -134,9 +146,10 @@ class ImpactHit:
 def read_hits(top, index_searcher) -> list[ImpactHit]:
     """The hits of a ``TopFieldDocs`` sorted by (score, id), crossed to Python as one JSON string of
     the whole Java object (touching ``top.scoreDocs`` from Python would make a proxy per hit): the id
-    is the ``id`` sort value (its bytes), the score Lucene's float, then Anserini's tie adjustment."""
+    is the ``id`` sort value (its bytes), the score the relevance sort value (Lucene's float, the one
+    a second scoring pass would give), then Anserini's tie adjustment."""
     hits = json.loads(_json_writer().writeValueAsString(top))["scoreDocs"]
-    scores = adjust_score_ties(np.array([hit["score"] for hit in hits], dtype=np.float32))
+    scores = adjust_score_ties(np.array([hit["fields"][0] for hit in hits], dtype=np.float32))
     b64decode = base64.b64decode
     return [ImpactHit(b64decode(ref["bytes"])[ref["offset"]: ref["offset"] + ref["length"]].decode("utf-8"),
                       hit["doc"], score, index_searcher)
