@@ -11,13 +11,16 @@ the shipped build knobs). Reports p50 per depth, nDCG@10 (pytrec_eval, from the 
 build seconds and bytes. ``--scale N`` repeats every document N times with new ids (``ID#r``) and
 times the three again on that corpus (latency and agreement with exact Lucene only: the copies are
 unjudged). ``--choose`` prints the knobs a dev set picks: the fastest point at k=10 whose nDCG@10 is
-within 0.005 of exact. ``--n-postings``/``--summary-energies`` sweep build knobs too (an index per point,
-built, searched and removed in turn). PNGs: latency against depth, nDCG@10 against latency (the paper's figure 4).
+within 0.005 of exact. ``--n-postings``/``--postings-shares``/``--summary-energies``/
+``--centroid-fractions`` sweep build knobs too (an index per point of their product, built, searched
+and removed in turn). PNGs: latency against depth, nDCG@10 against latency (the paper's figure 4).
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import shutil
 import statistics
 import sys
@@ -53,14 +56,19 @@ def repeated_qrels(qrels: dict, times: int) -> dict:
             for q, docs in qrels.items()}
 
 
+WARM_UP_CALLS = 1000  # Java's JIT needs about this many searches before its times settle
+
+
 def timed(searcher_fn, qids: list[str], depths, repeats: int) -> dict:
-    """p50 ms per depth and the k=10 run ({qid: {docid: score}}), one query at a time."""
+    """p50 ms per depth and the k=10 run ({qid: {docid: score}}), one query at a time, after at
+    least ``WARM_UP_CALLS`` untimed searches per depth (a 30-query set is passed over 34 times)."""
     row, run = {}, {}
     for k in depths:
-        for qid in qids:  # warm-up and the run
-            hits = searcher_fn(qid, k)
-            if k == 10:
-                run[qid] = {h.docid: float(h.score) for h in hits}
+        for _ in range(math.ceil(WARM_UP_CALLS / max(1, len(qids)))):  # warm-up, and the run
+            for qid in qids:
+                hits = searcher_fn(qid, k)
+                if k == 10:
+                    run[qid] = {h.docid: float(h.score) for h in hits}
         row[f"p50_ms@{k}"] = round(1000 * statistics.median(time_each(lambda q: searcher_fn(q, k), qids, repeats)), 3)
     return {"latency": row, "run": run}
 
@@ -71,9 +79,10 @@ def overlap10(run: dict, exact: dict) -> float:
     return round(statistics.mean(shares), 4)
 
 
-def build_points(n_postings: list[int], summary_energies: list[float]) -> list[dict]:
-    """Every build-knob point of the sweep (the shipped ``SeismicConfig`` for knobs not swept)."""
-    return [{"n_postings": n, "summary_energy": e} for n in n_postings for e in summary_energies]
+def build_points(swept: dict[str, list]) -> list[dict]:
+    """Every build-knob point of the sweep: the product of the values given per knob
+    (``{"n_postings": [1000, 4000], ...}``; the shipped ``SeismicConfig`` for knobs not swept)."""
+    return [dict(zip(swept, values)) for values in itertools.product(*swept.values())]
 
 
 def build_name(build: dict) -> str:
@@ -180,9 +189,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--query-cuts", type=int, nargs="+", default=[10, 20, 40])
     parser.add_argument("--heap-factors", type=float, nargs="+", default=[0.6, 0.8, 0.9, 1.0])
     parser.add_argument("--n-postings", type=int, nargs="+", default=None,
-                        help="build knob sweep: mean postings kept per latent (default: the shipped value only)")
+                        help="build knob sweep: mean postings kept per latent (default: the shipped share of the "
+                             "mean list length)")
+    parser.add_argument("--postings-shares", type=float, nargs="+", default=None,
+                        help="build knob sweep: postings kept per latent as a share of the mean posting-list length "
+                             "(where --n-postings is not given; default: shipped)")
     parser.add_argument("--summary-energies", type=float, nargs="+", default=None,
                         help="build knob sweep: the share of a block's mass its summary keeps (default: shipped)")
+    parser.add_argument("--centroid-fractions", type=float, nargs="+", default=None,
+                        help="build knob sweep: blocks per posting list as a share of its length (fewer blocks: "
+                             "fewer summaries to score per query term; default: shipped)")
     parser.add_argument("--sweep-scaled", action="store_true",
                         help="run the whole knob sweep on the --scale corpus too (its copies of a judged document judged)")
     parser.add_argument("--repeats", type=int, default=3)
@@ -203,7 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     heaps = sorted(set(args.heap_factors) | {shipped.heap_factor})
     splare_index, bm25_index = minimal_indexes(work)
     start = time.perf_counter()
-    points = build_points(args.n_postings or [shipped.n_postings], args.summary_energies or [shipped.summary_energy])
+    points = build_points({"n_postings": args.n_postings or [shipped.n_postings],
+                           "summary_energy": args.summary_energies or [shipped.summary_energy],
+                           "postings_share": args.postings_shares or [shipped.postings_share],
+                           "centroid_fraction": args.centroid_fractions or [shipped.centroid_fraction]})
+    if "seismic" not in map(build_name, points):  # the shipped build is always measured: the reference row
+        points.insert(0, {})
     result["corpora"]["1x"] = bench_corpus("1x", work / "splare-vectors", splare_index, bm25_index, encoded, texts,
                                            qrels, cuts, heaps, args.repeats, work, points)
     if args.scale > 1:

@@ -13,7 +13,8 @@ distillation over several negatives (a run takes the first K of them with ``data
 ``prepare`` writes ``examples.jsonl`` (a seeded sample of a run's training examples with every
 SQuAD example of the held-out articles removed, label-free query ids made unique per source so
 teacher scores keyed by (query, document) cannot collide) and ``dev/``, a BEIR folder of
-held-out SQuAD articles (paragraphs + a sample of their training questions). ``report``
+held-out SQuAD articles (paragraphs + a sample of their training questions; ``--distractors N`` adds
+N unjudged paragraphs of other articles). ``report``
 collects each run's ``results.json`` into one table, JSON and PNG.
 """
 from __future__ import annotations
@@ -79,10 +80,15 @@ def prepare(args: argparse.Namespace) -> None:
     qrels = {q: d for q, d in read_qrels(squad / "qrels" / "train.tsv").items()
              if any(held_out(docid, last) for docid in d)}
     qids = set(random.Random(args.seed).sample(sorted(qrels), min(args.dev_queries, len(qrels))))
+    n_judged = len(docs)
+    if args.distractors:  # unjudged paragraphs of other articles: a dev corpus of a test collection's size
+        others = [r for r in read_corpus(squad / "corpus.jsonl") if not held_out(r.docid, last)]
+        docs += random.Random(args.seed).sample(others, min(args.distractors, len(others)))
     write_beir_folder(work / "dev", ((r.docid, r.text) for r in docs),
                       ((r.docid, r.text) for r in read_topics(squad / "queries.jsonl") if r.docid in qids), qrels)
-    print(f"{len(keep)} training examples (of {len(rows)} outside the held-out articles); "
-          f"dev: {len(docs)} paragraphs of articles {HELD_OUT_FIRST_ARTICLE}-{last}, {len(qids)} questions")
+    print(f"{len(keep)} training examples (of {len(rows)} outside the held-out articles); dev: {n_judged} "
+          f"paragraphs of articles {HELD_OUT_FIRST_ARTICLE}-{last} + {len(docs) - n_judged} unjudged distractors, "
+          f"{len(qids)} questions")
 
 
 def mine(args: argparse.Namespace) -> None:
@@ -158,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dev-articles", type=int, default=15)
     p.add_argument("--dev-queries", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--distractors", type=int, default=0,
+                   help="add N unjudged paragraphs of the other articles to dev/ (a corpus of a test collection's "
+                        "size for speed knobs; the questions and judgements stay those of the held-out articles)")
     m = sub.add_parser("mine")
     m.add_argument("--squad", required=True, help="the SQuAD v1.1 train folder (BEIR layout)")
     m.add_argument("--work", required=True)

@@ -125,8 +125,9 @@ def test_strongest_breaks_ties_by_name():
 # --- eval.bench_seismic ----------------------------------------------------------------------------------
 
 
-def test_bench_seismic(beir_run, tmp_path):
+def test_bench_seismic(beir_run, tmp_path, monkeypatch):
     pytest.importorskip("seismic")
+    monkeypatch.setattr(bench_seismic, "WARM_UP_CALLS", 10)  # timings are not what this test checks
     out = tmp_path / "seismic"
     argv = ["--run-dir", str(beir_run), "--dataset", "mini", "--scale", "2", "--query-cuts", "3", "1000",
             "--heap-factors", "1.0", "--n-postings", "4000", "5", "--repeats", "1", "--out", str(out)]
@@ -137,8 +138,10 @@ def test_bench_seismic(beir_run, tmp_path):
     assert two["documents"] == 2 * one["documents"] and one["seismic_index_bytes"] > 0
     systems = one["systems"]
     assert {"bm25-flat", "splare-lucene", "seismic cut=3 heap=1.0", "seismic cut=1000 heap=1.0", result["shipped"]} <= set(systems)
-    pruned = one["seismic_builds"]["seismic[n_postings=5]"]  # the build-knob sweep: a second index
-    assert pruned["config"]["n_postings"] == 5 and pruned["index_bytes"] < one["seismic_index_bytes"]
+    pruned = one["seismic_builds"]["seismic[n_postings=5]"]  # the build-knob sweep: an index per point,
+    unpruned = one["seismic_builds"]["seismic[n_postings=4000]"]  # the shipped one added (n_postings from its share)
+    assert pruned["config"]["n_postings"] == 5 and pruned["index_bytes"] < unpruned["index_bytes"]
+    assert one["seismic_builds"]["seismic"]["config"]["n_postings"] >= 1 and one["seismic_index_bytes"] > 0
     assert "seismic[n_postings=5] cut=3 heap=1.0" in systems and "seismic[n_postings=5] cut=3 heap=1.0" not in two["systems"]
     whole = systems["seismic cut=1000 heap=1.0"]  # the whole query (summaries still approximate: not exact)
     assert whole["overlap@10_with_exact"] >= 0.8 and systems["splare-lucene"]["overlap@10_with_exact"] == 1.0
@@ -158,6 +161,16 @@ def test_bench_seismic(beir_run, tmp_path):
     assert json.loads((swept / "seismic.mini.json").read_text())["chosen_on_this_set_2x"].startswith("seismic")
     assert_png(swept / "seismic.mini.2x.quality.png")
     assert bench_seismic.repeated_qrels({"q": {"d": 1}}, 3) == {"q": {"d": 1, "d#1": 1, "d#2": 1}}
+
+
+def test_seismic_build_sweep_is_the_product_of_the_swept_knobs_named_by_what_differs():
+    points = bench_seismic.build_points({"n_postings": [1000, None], "summary_energy": [0.4],
+                                         "centroid_fraction": [0.05, 0.1]})
+    assert points == [{"n_postings": n, "summary_energy": 0.4, "centroid_fraction": c}
+                      for n in (1000, None) for c in (0.05, 0.1)]
+    assert [bench_seismic.build_name(p) for p in points] == [
+        "seismic[n_postings=1000,centroid_fraction=0.05]", "seismic[n_postings=1000]",
+        "seismic[centroid_fraction=0.05]", "seismic"]  # shipped: n_postings from the share, fraction 0.1
 
 
 # --- eval.bench_latency ----------------------------------------------------------------------------------

@@ -98,6 +98,32 @@ def test_index_records_its_knobs_and_approximate_search_returns_k(toy):
     assert len(hits) <= 5
 
 
+def test_the_posting_budget_scales_with_the_corpus_unless_given(toy):
+    """``n_postings`` unset: the shipped share of the corpus's mean posting-list length, recorded in
+    the index's config; a given ``n_postings`` is kept; an unresolved config cannot build."""
+    import json
+
+    from splare_pyserini.backends.seismic import CONFIG_FILE, SeismicConfig, build_index, parse_args
+
+    shipped = SeismicConfig()
+    assert shipped.n_postings is None and shipped.for_corpus(252.19).n_postings == 252
+    assert SeismicConfig(postings_share=0.5).for_corpus(2522).n_postings == 1261
+    assert SeismicConfig(n_postings=4000).for_corpus(10).n_postings == 4000
+    with pytest.raises(ValueError, match="for_corpus"):
+        shipped.build_kwargs()
+    assert "postings_share" not in shipped.for_corpus(10).build_kwargs()
+    built = build_index(toy / "vectors", toy / "shared-budget", SeismicConfig(postings_share=2.0))
+    postings, latents = 0, set()
+    for line in open(next((toy / "vectors").glob("*.jsonl")), encoding="utf-8"):
+        vector = json.loads(line)["vector"]
+        postings, latents = postings + len(vector), latents | set(vector)
+    assert built["mean_posting_list_length"] == round(postings / len(latents), 2)
+    assert built["config"]["n_postings"] == round(2.0 * postings / len(latents))
+    assert json.loads((toy / "shared-budget" / CONFIG_FILE).read_text())["config"] == built["config"]
+    assert parse_args(["--input", "v", "--index", "i"]).n_postings is None
+    assert parse_args(["--input", "v", "--index", "i", "--n-postings", "300"]).n_postings == 300
+
+
 def test_missing_seismic_names_the_install(monkeypatch, tmp_path):
     from splare_pyserini.backends import seismic
 

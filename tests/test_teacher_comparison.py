@@ -65,3 +65,28 @@ def test_mine_takes_negatives_outside_the_held_out_articles(tmp_path):
         assert len(ex.neg_ids) == 3 and ex.pos_id not in ex.neg_ids
         assert not any(teacher_comparison.held_out(n) for n in ex.neg_ids)
         assert not teacher_comparison.held_out(ex.pos_id)
+
+
+def test_prepare_adds_unjudged_distractors_of_other_articles_to_the_dev_corpus(tmp_path):
+    from splare_pyserini.io.readers import read_corpus, read_qrels
+    from splare_pyserini.training.data import Example, write_examples
+
+    squad = tmp_path / "squad"
+    write_squad(squad)
+    with open(squad / "qrels" / "train.tsv", "a") as qrels:  # questions on the held-out article too
+        qrels.writelines(f"squad-400-{p}-0\tsquad-400-{p}\t1\n" for p in range(6))
+    with open(squad / "queries.jsonl", "a") as queries:
+        queries.writelines(json.dumps({"_id": f"squad-400-{p}-0", "text": f"held-out question {p}"}) + "\n" for p in range(6))
+    write_examples([Example("q", "d", qid=f"q{i}", pos_id=f"squad-0-{i}") for i in range(4)], tmp_path / "ex.jsonl")
+    common = ["prepare", "--examples", str(tmp_path / "ex.jsonl"), "--squad", str(squad), "--n-examples", "2",
+              "--dev-queries", "4"]
+    assert teacher_comparison.main([*common, "--work", str(tmp_path / "plain")]) == 0
+    assert teacher_comparison.main([*common, "--work", str(tmp_path / "big"), "--distractors", "5"]) == 0
+    plain = [r.docid for r in read_corpus(tmp_path / "plain" / "dev" / "corpus.jsonl")]
+    big = [r.docid for r in read_corpus(tmp_path / "big" / "dev" / "corpus.jsonl")]
+    assert plain == [f"squad-400-{p}" for p in range(6)] and big[:6] == plain
+    assert len(big) == 11 and len(set(big)) == 11 and all(not d.startswith("squad-400-") for d in big[6:])
+    for name in ("queries.jsonl", "qrels/test.tsv"):  # the same questions and judgements: distractors are unjudged
+        assert (tmp_path / "big" / "dev" / name).read_text() == (tmp_path / "plain" / "dev" / name).read_text()
+    judged = {d for docs in read_qrels(tmp_path / "big" / "dev" / "qrels" / "test.tsv").values() for d in docs}
+    assert judged <= set(plain)
