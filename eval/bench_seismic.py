@@ -10,7 +10,7 @@ and SPLARE on Seismic at each ``--query-cuts`` x ``--heap-factors`` point (the i
 the shipped build knobs). Reports p50 per depth, nDCG@10 (pytrec_eval, from the k=10 runs), index
 build seconds and bytes. ``--scale N`` repeats every document N times with new ids (``ID#r``) and
 times the three again on that corpus (latency and agreement with exact Lucene only: the copies are
-unjudged). ``--choose`` prints the knobs a dev set picks: the fastest point at k=10 whose nDCG@10 is
+unjudged). ``chosen_on_this_set`` names the knobs a dev set picks: the fastest point at k=10 whose nDCG@10 is
 within 0.005 of exact. ``--n-postings``/``--postings-shares``/``--summary-energies``/
 ``--centroid-fractions`` sweep build knobs too (an index per point of their product, built, searched
 and removed in turn). PNGs: latency against depth, nDCG@10 against latency (the paper's figure 4).
