@@ -76,13 +76,14 @@ def prepare(args: argparse.Namespace) -> None:
 
     squad = Path(args.squad)
     last = HELD_OUT_FIRST_ARTICLE + args.dev_articles - 1
-    docs = [r for r in read_corpus(squad / "corpus.jsonl") if held_out(r.docid, last)]
+    corpus = list(read_corpus(squad / "corpus.jsonl"))
+    docs = [r for r in corpus if held_out(r.docid, last)]
     qrels = {q: d for q, d in read_qrels(squad / "qrels" / "train.tsv").items()
              if any(held_out(docid, last) for docid in d)}
     qids = set(random.Random(args.seed).sample(sorted(qrels), min(args.dev_queries, len(qrels))))
     n_judged = len(docs)
     if args.distractors:  # unjudged paragraphs of other articles: a dev corpus of a test collection's size
-        others = [r for r in read_corpus(squad / "corpus.jsonl") if not held_out(r.docid, last)]
+        others = [r for r in corpus if not held_out(r.docid, last)]
         docs += random.Random(args.seed).sample(others, min(args.distractors, len(others)))
     write_beir_folder(work / "dev", ((r.docid, r.text) for r in docs),
                       ((r.docid, r.text) for r in read_topics(squad / "queries.jsonl") if r.docid in qids), qrels)

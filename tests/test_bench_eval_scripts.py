@@ -139,7 +139,7 @@ def test_bench_seismic(beir_run, tmp_path, monkeypatch):
     systems = one["systems"]
     assert {"bm25-flat", "splare-lucene", "seismic cut=3 heap=1.0", "seismic cut=1000 heap=1.0", result["shipped"]} <= set(systems)
     pruned = one["seismic_builds"]["seismic[n_postings=5]"]  # the build-knob sweep: an index per point,
-    unpruned = one["seismic_builds"]["seismic[n_postings=4000]"]  # the shipped one added (n_postings from its share)
+    unpruned = one["seismic_builds"]["seismic[n_postings=4000]"]  # and the shipped build added (n_postings from its share)
     assert pruned["config"]["n_postings"] == 5 and pruned["index_bytes"] < unpruned["index_bytes"]
     assert one["seismic_builds"]["seismic"]["config"]["n_postings"] >= 1 and one["seismic_index_bytes"] > 0
     assert "seismic[n_postings=5] cut=3 heap=1.0" in systems and "seismic[n_postings=5] cut=3 heap=1.0" not in two["systems"]
