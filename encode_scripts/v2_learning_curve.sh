@@ -6,6 +6,8 @@
 #     dev set of the short runs' tables), every checkpoint;
 #   - multilingual: held-out multilingual-qa articles, 18 languages (eval.multilingual_dev), every
 #     640 steps (it encodes ~3,400 paragraphs: ~15 minutes of a free core, about once a session).
+# The best checkpoint by SQuAD dev nDCG@10 is kept in eval/results/v2-run/best (a light copy,
+# committed): the one to ship.
 #   OMP_NUM_THREADS=1 nohup nice -n 15 encode_scripts/v2_learning_curve.sh > runs/v2-curve.log 2>&1 &
 set -euo pipefail
 RUN=${1:-runs/v2}
@@ -17,7 +19,7 @@ SHIPPED=splare_pyserini/models/splare-gemma3-270m/training/train_data.jsonl.gz
 [ -s "$WORK/multilingual/README.json" ] || python -m eval.multilingual_dev --train "$DATA/train" \
   --heldout encode_scripts/train_configs/heldout_ids.txt --out "$WORK/multilingual"
 curve() {
-  python -m eval.learning_curve --run "$RUN" --dev "$WORK/dev" --out eval/results/v2-run
+  python -m eval.learning_curve --run "$RUN" --dev "$WORK/dev" --out eval/results/v2-run --keep-best eval/results/v2-run/best
   python -m eval.learning_curve --run "$RUN" --dev "$WORK/multilingual" --out eval/results/v2-run/multilingual-dev \
     --work "$RUN/ml-dev-scores" --every 640 --title "held-out multilingual-qa articles, mean of 18 languages"
 }

@@ -8,6 +8,9 @@ the base model (step 0, with Pyserini BM25 beside it) is scored once. One JSON p
 under ``OUT/steps/`` (commit it: a lost machine loses no point), then ``OUT/curve.md`` and
 ``OUT/curve.png`` are written from all of them, and the run's training log is kept under
 ``OUT/logs/`` (merged with the kept one: a run resumed on a new machine logs only its own steps).
+With ``--keep-best DIR`` the best checkpoint by dev nDCG@10 so far is kept there as a light copy
+(``keep_light_checkpoint``: float16 adapter, no optimizer state, no frozen SAE) with ``best.json``
+naming its step: the model to ship outlives ``save_total_limit`` and a lost machine.
 """
 from __future__ import annotations
 
@@ -83,6 +86,26 @@ def training_costs(log: list[dict], per_step: int) -> dict | None:
             "peak_rss_gb": max(e.get("peak_rss_gb", 0) for e in timed)}
 
 
+def keep_best(points: list[dict], folders: dict[int, Path], kept: Path) -> None:
+    """Keep the best trained checkpoint by dev nDCG@10 (the earliest of a tie) in ``kept``, unless it
+    is kept there already; a best whose folder is gone (deleted, or on a lost machine) leaves
+    ``kept`` as it is, with a warning."""
+    from splare_pyserini.training.checkpoints import keep_light_checkpoint
+
+    best = max((p for p in points if p["step"] > 0), key=lambda p: (p["ndcg_cut_10"], -p["step"]), default=None)
+    record = kept / "best.json"
+    held = json.loads(record.read_text(encoding="utf-8"))["step"] if record.exists() else None
+    if best is None or best["step"] == held:
+        return
+    if best["step"] not in folders:
+        print(f"best checkpoint, step {best['step']}, is gone from the run: {kept} keeps step {held}", file=sys.stderr)
+        return
+    keep_light_checkpoint(folders[best["step"]], kept)
+    (kept / "best.json").write_text(json.dumps({"step": best["step"], "ndcg_cut_10": best["ndcg_cut_10"]}) + "\n",
+                                    encoding="utf-8")
+    print(f"kept step {best['step']} ({best['ndcg_cut_10']:.4f}) in {kept}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, help="the training run's output_dir")
@@ -93,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", help="where eval.beir's run folders go (default: RUN/dev-scores)")
     parser.add_argument("--every", type=int, default=1, help="score only checkpoints whose step is a multiple")
     parser.add_argument("--title", default="held-out SQuAD articles", help="what the dev set is, for the report")
+    parser.add_argument("--keep-best", help="keep the best checkpoint by dev nDCG@10 here (a light copy; commit it)")
     args = parser.parse_args(argv)
     run, dev, out = Path(args.run), Path(args.dev), Path(args.out)
     steps_dir = out / "steps"
@@ -113,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         target.write_text(json.dumps(point, indent=2) + "\n", encoding="utf-8")
         print(f"step {step}: nDCG@10 {point['ndcg_cut_10']:.4f}", flush=True)
     points = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(steps_dir.glob("step-*.json"))]
+    if args.keep_best:
+        keep_best(points, dict(checkpoints(run)), Path(args.keep_best))
     log = merged_train_log(run, out / "logs" / "train_log.jsonl")
     for name in ("train_config.yaml", "train_summary.json"):
         if (run / name).exists():

@@ -40,7 +40,9 @@ CHOICE_RUNS = [("infonce", "InfoNCE, temperature 1, LoRA r 16, FLOPS 5e-4/3e-4 (
                ("mse-dense-x80", "MarginMSE, all-MiniLM-L6-v2 teacher x 80 (student's scale)")]
 KL_RUNS = [(f"infonce-t5-neg{n}", f"InfoNCE, temperature 5, {n} BM25 negative{'s' if n > 1 else ''}") for n in (1, 4)] + [
     (f"kl-t{tau}-neg{n}", f"KL from BM25 + SPLADE-tiny, tau {tau}, {n} BM25 negative{'s' if n > 1 else ''}")
-    for n in (1, 4, 8) for tau in (5, 10, 20, 50, 100)]
+    for n in (1, 4, 8) for tau in (5, 10, 20, 50, 100)] + [
+    ("infonce-t5-neg1-len128", "InfoNCE, temperature 5, 1 BM25 negative, documents cut at 128 tokens (192 above)"),
+    ("infonce-t5-neg1-r64", "InfoNCE, temperature 5, 1 BM25 negative, LoRA r 64 (alpha 128; r 16 above)")]
 # table -> (runs, folder prefix of their scores, title, script, PNG name)
 TABLES = {
     "teachers": (RUNS, "eval-", "Training signal comparison", "encode_scripts/compare_teachers.sh", "teachers.png"),

@@ -91,3 +91,33 @@ def test_training_costs_sum_the_sessions_of_a_resumed_run():
     costs = learning_curve.training_costs(log, per_step=16)
     assert costs == {"cpu_hours": round(200 / 3600, 2), "wall_hours": round(200 / 3600, 2), "steps_timed": 10,
                      "queries_per_second": 0.8, "peak_rss_gb": 3.5}
+
+
+def test_keep_best_holds_the_best_checkpoint_until_a_better_one_exists(tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    run, kept = tmp_path / "run", tmp_path / "best"
+    for step in (40, 80, 120):
+        fake_checkpoint(run, step)
+        (run / f"checkpoint-{step}" / "optimizer.pt").write_bytes(b"adam")
+        adapter = run / f"checkpoint-{step}" / "0_CausalLMBackbone" / "adapter_model.safetensors"
+        adapter.parent.mkdir()
+        save_file({"lora_A": torch.full((2, 2), float(step))}, adapter)
+    folders = dict(learning_curve.checkpoints(run))
+    point = lambda step, value: {"step": step, "ndcg_cut_10": value}  # noqa: E731
+    kept_step = lambda: json.loads((kept / "best.json").read_text())["step"]  # noqa: E731
+
+    learning_curve.keep_best([point(0, 0.9), point(40, 0.5), point(80, 0.7), point(120, 0.7)], folders, kept)
+    assert kept_step() == 80  # the base model (step 0) never counts; of a tie, the earliest
+    adapter = load_file(kept / "0_CausalLMBackbone" / "adapter_model.safetensors")["lora_A"]
+    assert adapter.dtype == torch.float16 and adapter[0, 0].item() == 80.0
+    assert not (kept / "optimizer.pt").exists()
+    del folders[80]  # save_total_limit deleted it: the kept copy stays
+    learning_curve.keep_best([point(40, 0.5), point(80, 0.7), point(120, 0.6)], folders, kept)
+    assert kept_step() == 80
+    learning_curve.keep_best([point(40, 0.5), point(80, 0.7), point(120, 0.6), point(160, 0.8)], folders, kept)
+    assert kept_step() == 80  # a better step whose folder is gone cannot be kept
+    learning_curve.keep_best([point(40, 0.5), point(80, 0.7), point(120, 0.75)], folders, kept)
+    assert kept_step() == 120
+    assert load_file(kept / "0_CausalLMBackbone" / "adapter_model.safetensors")["lora_A"][0, 0].item() == 120.0
