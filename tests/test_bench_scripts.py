@@ -1,5 +1,6 @@
 """eval.bench_memory and eval.bench_determinism on 20 tiny documents with the tiny model: sane JSON."""
 import json
+import os
 
 from eval import bench_determinism, bench_memory
 
@@ -19,7 +20,9 @@ def test_repeated_corpus_is_streamed_with_suffixed_ids(tmp_path):
     assert rows[0]["contents"] == rows[4]["contents"] == "title 0 a small document"
 
 
-def test_bench_memory_on_tiny_input(tmp_path, tiny_model_dir):
+def test_bench_memory_on_tiny_input(tmp_path, tiny_model_dir, monkeypatch):
+    for name in [n for n in os.environ if n.startswith(bench_memory.ALLOCATOR_ENV)]:  # recorded in the command
+        monkeypatch.delenv(name)
     corpus = write_docs(tmp_path / "corpus.jsonl")
     out = tmp_path / "memory"
     argv = ["--data", str(corpus), "--encoder", str(tiny_model_dir), "--scales", "1", "2", "--label", "tiny", "--out", str(out)]

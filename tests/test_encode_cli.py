@@ -63,7 +63,7 @@ def test_existing_output_is_never_overwritten_without_resume(tmp_path, tiny_mode
     assert read_output(tmp_path / "out") == before
 
 
-@pytest.mark.parametrize("kill_after_parts", [1, 2])
+@pytest.mark.parametrize("kill_after_parts", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_sigkill_then_resume_gives_every_id_once_and_identical_vectors(tmp_path, tiny_model_dir, kill_after_parts):
     corpus = write_corpus(tmp_path / "corpus.jsonl", 48)
     reference = tmp_path / "reference"

@@ -242,6 +242,7 @@ def test_stop_latents_filter_after_top_k_and_the_cli_sets_them(toy, tmp_path):
         SplareConfig(stop_latents=[-1])
 
 
+@pytest.mark.slow  # ~2-3 minutes: an eval study's script (six indexes and searches), not the product path
 def test_eval_stop_latents_on_an_eval_run_layout(toy, tmp_path):
     from splare_pyserini.lucene.trec_eval import write_trec_qrels
 
