@@ -439,3 +439,28 @@ def test_layer_sweep_does_not_reuse_rows_of_another_setup(mini, tiny_backbone_di
 def test_impact_matrix_ignores_the_placeholder_term():
     matrix = layer_sweep.impact_matrix([{"f3": 2, "f0": 1}, {"[unused0]": 1}], 5)
     assert matrix.tolist() == [[1, 0, 0, 2, 0], [0, 0, 0, 0, 0]]
+
+
+def test_sae_test_text_table_pairs_the_two_runs_by_dataset(tmp_path):
+    from eval import sae_test_text
+
+    def run(folder, values, bm25=None):
+        folder.mkdir()
+        rows = {f"/data/{name}": {"splare": {"ndcg_cut_10": v, "recall_100": v + 0.1},
+                                  **({"bm25-flat": {"ndcg_cut_10": bm25}} if bm25 else {})} for name, v in values.items()}
+        (folder / "results.json").write_text(json.dumps(rows))
+        return folder
+
+    shipped = [run(tmp_path / "a", {"medline": 0.42, "cranfield": 0.1}, bm25=0.6), run(tmp_path / "a2", {"scifact": 0.34}, bm25=0.6)]
+    ablation = [run(tmp_path / "b", {"medline": 0.40, "scifact": 0.35})]
+    log = tmp_path / "log.json"
+    log.write_text(json.dumps({"train_tokens": 1200000, "explained_variance": 0.9, "latents_never_fired_on_eval": 7}))
+    out = tmp_path / "out"
+    assert sae_test_text.main(["--shipped", *map(str, shipped), "--ablation", *map(str, ablation), "--sae-log", str(log),
+                               "--shipped-sae-log", str(log), "--out", str(out)]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert [(r["dataset"], r["delta_ndcg_cut_10"], r["bm25_ndcg_cut_10"]) for r in result["rows"]] == [
+        ("medline", -0.02, 0.6), ("scifact", 0.01, 0.6)]  # cranfield is in one run only
+    assert result["saes"]["no_test_text"]["latents_never_fired_on_eval"] == 7
+    assert "| medline | 0.4200 / 0.5200 | 0.4000 / 0.5000 | -0.0200 | 0.6000 |" in (out / "results.md").read_text()
+    assert_png(out / "sae_test_text.png")
