@@ -36,8 +36,7 @@ short_run infonce-t5-neg1 score- --set loss.temperature=5 --set data.hard_negati
 report
 kl 50 1
 report
-# tau 50 (0.8120) came out far above tau 10 (0.7207) with one negative: the 4-negative pair at tau 50
-# next, then tau 100 (the top of the paper's grid) and 20.
+# tau 50 (0.8120) came out far above tau 10 (0.7207) with one negative: the 4-negative pair at tau 50 next.
 kl 50 4
 report
 # The long run (v2.yaml) took InfoNCE t5 with 1 negative; next the two choices it made without a

@@ -31,15 +31,16 @@ best = json.loads(Path("eval/results/v2-run/best/best.json").read_text())
 restored = restore_light_checkpoint("eval/results/v2-run/best", stage / "restore", "splare-gemma3-270m-zeroshot")
 training = restored / "training"
 training.mkdir()
-for name in ("trainer_state.json",):
+for name in ("trainer_state.json", "best.json"):
     shutil.move(restored / name, training / name)
-for name in ("scheduler.pt", "rng_state.pth", "training_args.bin", "best.json", "README.md"):
+for name in ("scheduler.pt", "rng_state.pth", "training_args.bin", "README.md", "0_CausalLMBackbone/README.md"):
     (restored / name).unlink(missing_ok=True)
-(restored / "0_CausalLMBackbone" / "README.md").unlink(missing_ok=True)
 kept = Path("eval/results/v2-run")
 for source, name in ((kept / "logs" / "train_log.jsonl", "train_log.jsonl"), (kept / "logs" / "train_config.yaml", "train_config.yaml"),
+                     (kept / "logs" / "train_summary.json", "train_summary.json"),  # written when the run ends
                      (kept / "curve.png", "dev_curve.png"), (kept / "curve.md", "dev_curve.md")):
-    shutil.copy(source, training / name)
+    if source.exists():
+        shutil.copy(source, training / name)
 data = run / "train_data.jsonl"
 if data.exists():  # ids only: the texts come back from the config (the data builder is deterministic)
     import gzip
@@ -47,7 +48,6 @@ if data.exists():  # ids only: the texts come back from the config (the data bui
         for line in rows:
             row = json.loads(line)
             out.write(json.dumps({k: row[k] for k in ("qid", "pos_id", "neg_ids", "source") if k in row}) + "\n")
-(training / "best.json").write_text(json.dumps(best) + "\n")
 restored.rename(stage / "model")
 shutil.rmtree(stage / "restore")
 print(f"assembled {stage / 'model'} from step {best['step']} (dev nDCG@10 {best['ndcg_cut_10']})")
