@@ -7,8 +7,10 @@
 #   labels    latent labels and densities from training text only (SQuAD v1.1 train paragraphs and
 #             the multilingual-qa corpora; the shipped default's also read SciFact's corpus)
 #   dev       eval.beir on the SQuAD dev set (SPLARE, BM25, hybrid index, fusions), then
-#             eval.stop_latents and eval.hybrid_alpha on it: stop latents kept only where dev gains,
-#             hybrid_alpha / fusion_alpha the dev argmax, written into STAGE/model/splare_config.json
+#             eval.stop_latents: the stop density with the best dev nDCG@10 (none if keeping every
+#             latent is best) written as the model's stop_latents, the dev set encoded again with
+#             them, and eval.hybrid_alpha on that: hybrid_alpha / fusion_alpha the dev argmax,
+#             written into STAGE/model/splare_config.json
 # Install (not done here): compare STAGE/model's test-set scores with the shipped default's in one
 # run, then copy it over splare_pyserini/models/splare-gemma3-270m with its model card.
 # Usage: encode_scripts/ship_v2_model.sh [STAGE_DIR] [assemble|labels|dev|all]
@@ -62,7 +64,22 @@ if [[ $WHAT == dev || $WHAT == all ]]; then
   [ -s "$STAGE/dev/results.json" ] || python -m eval.beir --data "$DEV" --encoder "$MODEL" --out "$STAGE/dev"
   [ -s "$STAGE/stop-latents/results.json" ] || python -m eval.stop_latents --run-dir "$STAGE/dev" --dataset dev \
     --labels "$MODEL" --densities 0.2 0.1 0.05 0.02 --out "$STAGE/stop-latents"
-  [ -s "$STAGE/alpha/alpha.json" ] || python -m eval.hybrid_alpha --run-dir "$STAGE/dev" --datasets dev --choose-on dev \
+  # the density with the best dev nDCG@10; none when no threshold beats keeping every latent
+  DENSITY=$(python - "$STAGE/stop-latents/results.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))["results"]["dev"]
+best = max(rows, key=lambda r: (r["ndcg_cut_10"], r["density"] is None))
+print(best["density"] or "none")
+PY
+)
+  FINAL=$STAGE/dev
+  if [ "$DENSITY" != none ]; then
+    python -m splare_pyserini.label_latents --encoder "$MODEL" --stop-density "$DENSITY"
+    FINAL=$STAGE/dev-stop  # hybrid alpha is chosen on the vectors the model now writes
+    [ -s "$FINAL/results.json" ] || python -m eval.beir --data "$DEV" --encoder "$MODEL" --out "$FINAL"
+  fi
+  echo "stop latents: density >= $DENSITY (chosen on dev)"
+  [ -s "$STAGE/alpha/alpha.json" ] || python -m eval.hybrid_alpha --run-dir "$FINAL" --datasets dev --choose-on dev \
     --encoder "$MODEL" --out "$STAGE/alpha"
   python - "$STAGE/alpha/alpha.json" "$MODEL/splare_config.json" <<'PY'
 import json, sys

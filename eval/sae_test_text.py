@@ -17,22 +17,11 @@ import sys
 from pathlib import Path
 
 from eval.plotting import figure, save
+from eval.run_results import read_runs
 
 SHIPPED_SAE_LOG = Path(__file__).resolve().parents[1] / "splare_pyserini/models/splare-gemma3-270m-zeroshot/training/sae_training_log.json"
 METRICS = ("ndcg_cut_10", "recall_100")
 SAE_FIELDS = ("train_tokens", "explained_variance", "explained_variance_without_massive_dims", "latents_never_fired_on_eval")
-
-
-def read_runs(folders: list[str]) -> dict[str, dict]:
-    """``{dataset: {system: metrics}}`` of eval.beir run folders, datasets named by their folder."""
-    merged = {}
-    for folder in folders:
-        path = Path(folder) / "results.json"
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: missing (run eval.beir first)")
-        for name, rows in json.loads(path.read_text(encoding="utf-8")).items():
-            merged[name.rstrip("/").rsplit("/", 1)[-1]] = rows
-    return merged
 
 
 def compare(shipped: dict, ablation: dict) -> list[dict]:

@@ -464,3 +464,41 @@ def test_sae_test_text_table_pairs_the_two_runs_by_dataset(tmp_path):
     assert result["saes"]["no_test_text"]["latents_never_fired_on_eval"] == 7
     assert "| medline | 0.4200 / 0.5200 | 0.4000 / 0.5000 | -0.0200 | 0.6000 |" in (out / "results.md").read_text()
     assert_png(out / "sae_test_text.png")
+
+
+def test_model_comparison_gives_each_difference_its_paired_standard_error(tmp_path):
+    from eval import model_comparison
+
+    qrels = {"q1": "d1", "q2": "d2", "q3": "d3"}
+
+    def run(folder, systems):
+        (folder / "work" / "toy").mkdir(parents=True)
+        (folder / "work" / "toy" / "qrels.test.trec").write_text("".join(f"{q} 0 {d} 1\n" for q, d in qrels.items()))
+        results = {}
+        for system, ranks in systems.items():  # ranks: where each query's relevant document lands (None: not found)
+            lines = []
+            for (qid, rel), rank in zip(qrels.items(), ranks):
+                docs = [f"x{i}" for i in range(3)]
+                if rank is not None:
+                    docs.insert(rank - 1, rel)
+                lines += [f"{qid} Q0 {d} {i + 1} {10 - i} s\n" for i, d in enumerate(docs)]
+            (folder / f"run.toy.{system}.txt").write_text("".join(lines))
+            results[system] = {"ndcg_cut_10": sum(1 / math.log2(r + 1) for r in ranks if r) / 3}
+        (folder / "results.json").write_text(json.dumps({"toy": results}))
+        return folder
+
+    new = run(tmp_path / "new", {"splare": [1, 1, 2], "bm25-flat": [1, 3, None]})
+    old = run(tmp_path / "old", {"splare": [2, 1, None], "bm25-flat": [1, 1, 1]})  # its BM25 is not the one kept
+    out = tmp_path / "out"
+    assert model_comparison.main(["--run", f"new={new}", "--run", f"old={old}", "--out", str(out)]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert set(result["scores"]["toy"]) == {"new", "bm25-flat", "old"}
+    ideal = [1.0, 1.0, 1 / math.log2(3)]  # new's per-query nDCG@10
+    for row, other in (("old", [1 / math.log2(3), 1.0, 0.0]), ("bm25-flat", [1.0, 0.5, 0.0])):
+        diffs = [a - b for a, b in zip(ideal, other)]
+        mean = sum(diffs) / 3
+        se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 2 / 3)
+        got = result["differences"]["toy"][row]
+        assert (got["difference"], got["standard_error"], got["queries"]) == (round(mean, 4), round(se, 4), 3)
+    assert "| toy | 0.8770 |" in (out / "results.md").read_text()
+    assert_png(out / "model_comparison.png")
