@@ -14,7 +14,7 @@ set -euo pipefail
 WORK=${1:-runs/kl}
 STEPS=${2:-40}
 DATA=${SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
-SHIPPED=splare_pyserini/models/splare-gemma3-270m/training/train_data.jsonl.gz
+SHIPPED=encode_scripts/train_configs/default_v1_train_data.jsonl.gz
 TEACHER=bm25+splade-tiny
 mkdir -p "$WORK"
 [ -s "$WORK/dev/queries.jsonl" ] || python -m eval.teacher_comparison prepare --examples "$SHIPPED" \

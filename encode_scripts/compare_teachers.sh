@@ -9,7 +9,7 @@ set -euo pipefail
 WORK=${1:-runs/teachers}
 STEPS=${2:-40}
 DATA=${SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
-SHIPPED=splare_pyserini/models/splare-gemma3-270m/training/train_data.jsonl.gz
+SHIPPED=encode_scripts/train_configs/default_v1_train_data.jsonl.gz
 mkdir -p "$WORK"
 [ -s "$WORK/examples.jsonl" ] || python -m eval.teacher_comparison prepare --examples "$SHIPPED" \
   --squad "$DATA/train/squad-v1.1" --n-examples $((STEPS * 16)) --work "$WORK"

@@ -11,9 +11,12 @@
 #             latent is best) written as the model's stop_latents, the dev set encoded again with
 #             them, and eval.hybrid_alpha on that: hybrid_alpha / fusion_alpha the dev argmax,
 #             written into STAGE/model/splare_config.json
-# Install (not done here): compare STAGE/model's test-set scores with the shipped default's in one
-# run, then copy it over splare_pyserini/models/splare-gemma3-270m with its model card.
-# Usage: encode_scripts/ship_v2_model.sh [STAGE_DIR] [assemble|labels|dev|all]
+#   install   (not part of all; after encode_scripts/v2_test_eval.sh has compared it with the shipped
+#             default on the test sets) STAGE/model replaces splare_pyserini/models/splare-gemma3-270m;
+#             the old default's training examples stay at encode_scripts/train_configs/
+#             default_v1_train_data.jsonl.gz (the dev sets are prepared from them); the model card,
+#             README.md, is written by hand from the measurements
+# Usage: encode_scripts/ship_v2_model.sh [STAGE_DIR] [assemble|labels|dev|all|install]
 set -euo pipefail
 STAGE=${1:-runs/ship-v2}
 WHAT=${2:-all}
@@ -89,4 +92,15 @@ config.update(hybrid_alpha=chosen["hybrid-index"], fusion_alpha=chosen["fusion-i
 open(sys.argv[2], "w").write(json.dumps(config, indent=2) + "\n")
 print(f"hybrid_alpha {chosen['hybrid-index']}, fusion_alpha {chosen['fusion-interp']} (chosen on dev)")
 PY
+fi
+if [[ $WHAT == install ]]; then
+  TARGET=splare_pyserini/models/splare-gemma3-270m
+  V1_EXAMPLES=encode_scripts/train_configs/default_v1_train_data.jsonl.gz
+  [ -s "$V1_EXAMPLES" ] || cp "$TARGET/training/train_data.jsonl.gz" "$V1_EXAMPLES"
+  tmp=$(mktemp -d "$TARGET.install.XXXX")
+  chmod 755 "$tmp"
+  cp -r "$MODEL/." "$tmp/"
+  rm -rf "$TARGET"
+  mv "$tmp" "$TARGET"
+  echo "installed $MODEL as $TARGET (write its README.md)"
 fi

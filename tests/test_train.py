@@ -397,7 +397,7 @@ def test_distillation_from_teacher_scores_trains(tmp_path, monkeypatch, tiny_mod
 
 def test_examples_source_reuses_a_runs_examples(tmp_path, tiny_model_dir):
     """kind: examples re-reads a train_data.jsonl[.gz] as written (texts, ids, mined negatives, sources)."""
-    shipped = pathlib.Path(REPO) / "splare_pyserini/models/splare-gemma3-270m/training/train_data.jsonl.gz"
+    shipped = pathlib.Path(REPO) / "encode_scripts/train_configs/default_v1_train_data.jsonl.gz"
     path = write_config(tmp_path / "c.yaml", tiny_model_dir, shipped, tmp_path / "out",
                         data={"sources": [{"kind": "examples", "path": str(shipped), "max_examples": 50}]})
     config = TrainConfig.from_yaml(path)

@@ -24,7 +24,7 @@ from splare_pyserini.training.data import (
     write_examples,
 )
 
-SHIPPED_EXAMPLES = Path(__file__).resolve().parents[1] / "splare_pyserini/models/splare-gemma3-270m/training/train_data.jsonl.gz"
+SHIPPED_EXAMPLES = Path(__file__).resolve().parents[1] / "encode_scripts/train_configs/default_v1_train_data.jsonl.gz"
 
 
 def write_lines(path: Path, lines) -> Path:

@@ -61,8 +61,9 @@ def write_examples(examples: list[Example], path: Path) -> None:
 
 
 def read_examples(path: str | Path) -> list[Example]:
-    """A ``train_data.jsonl[.gz]`` as a run wrote it (texts, ids, mined negatives), e.g. the shipped
-    default's ``training/train_data.jsonl.gz``, so an experiment can reuse exactly those examples."""
+    """A ``train_data.jsonl[.gz]`` as a run wrote it (texts, ids, mined negatives), e.g. the
+    first default's ``encode_scripts/train_configs/default_v1_train_data.jsonl.gz``, so an experiment can reuse
+    exactly those examples."""
     path = Path(path)
     rows = []
     for lineno, obj in json_object_lines(path):
